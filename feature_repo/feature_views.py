@@ -1,0 +1,70 @@
+"""Batch feature views over the dbt marts.
+
+TTLs are two days: marts are daily snapshots, so a row older than that means the
+pipeline stalled and the value should not be trusted as current.
+"""
+
+from datetime import timedelta
+
+from feast import FeatureView, Field
+from feast.types import Float64, Int64, String
+
+from feature_repo.data_sources import category_daily_source, user_daily_source
+from feature_repo.entities import category, user
+
+# Tag for fields that feed on-demand features but are not model inputs themselves
+# (an absolute timestamp would let the model memorise the calendar).
+INPUT_ONLY = {"role": "input"}
+
+_WINDOWED_COUNTS = [
+    Field(name=f"{kind}_{window}", dtype=Int64)
+    for window in ("1d", "7d", "30d")
+    for kind in ("events", "views", "carts", "purchases", "sessions")
+]
+
+user_behavior = FeatureView(
+    name="user_behavior",
+    entities=[user],
+    ttl=timedelta(days=2),
+    schema=[
+        Field(name="last_event_epoch_s", dtype=Int64, tags=INPUT_ONLY),
+        Field(name="hours_since_last_event", dtype=Float64),
+        Field(name="tenure_days", dtype=Int64),
+        *_WINDOWED_COUNTS,
+        Field(name="revenue_1d", dtype=Float64),
+        Field(name="revenue_7d", dtype=Float64),
+        Field(name="revenue_30d", dtype=Float64),
+        Field(name="abandoned_carts_7d", dtype=Int64),
+        Field(name="abandoned_carts_30d", dtype=Int64),
+        Field(name="cart_abandonment_rate_30d", dtype=Float64),
+        Field(name="has_open_cart", dtype=Int64),
+        Field(name="hours_since_last_purchase", dtype=Float64),
+        Field(name="top_category_30d", dtype=String),
+        Field(name="top_category_share_30d", dtype=Float64),
+        Field(name="distinct_categories_30d", dtype=Int64),
+        Field(name="mean_session_seconds_30d", dtype=Float64),
+        Field(name="mobile_share_30d", dtype=Float64),
+    ],
+    source=user_daily_source,
+    online=True,
+    description="Recency, frequency, monetary value, funnel counts and tastes per user.",
+    tags={"signal": "behavioral"},
+)
+
+category_stats = FeatureView(
+    name="category_stats",
+    entities=[category],
+    ttl=timedelta(days=2),
+    schema=[
+        Field(name="views_7d", dtype=Int64),
+        Field(name="purchases_7d", dtype=Int64),
+        Field(name="views_30d", dtype=Int64),
+        Field(name="purchases_30d", dtype=Int64),
+        Field(name="conversion_rate_30d", dtype=Float64),
+        Field(name="popularity_7d", dtype=Float64),
+    ],
+    source=category_daily_source,
+    online=True,
+    description="Popularity and conversion per category; the cold-start prior.",
+    tags={"signal": "behavioral"},
+)

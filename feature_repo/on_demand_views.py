@@ -1,0 +1,53 @@
+"""Contextual signals computed from the request, in python mode (~0.2 ms a call).
+
+Training computes the same function over the entity frame, so the model sees exactly
+what serving computes. Hours are UTC.
+"""
+
+from typing import Any
+
+from feast import Field
+from feast.on_demand_feature_view import on_demand_feature_view
+from feast.types import Float64, Int64
+
+from feature_repo.data_sources import request_context
+from feature_repo.feature_views import user_behavior
+
+
+@on_demand_feature_view(
+    sources=[user_behavior, request_context],
+    schema=[
+        Field(name="is_mobile", dtype=Int64),
+        Field(name="is_tablet", dtype=Int64),
+        Field(name="hour_of_day", dtype=Int64),
+        Field(name="is_weekend", dtype=Int64),
+        Field(name="hours_since_last_event_now", dtype=Float64),
+    ],
+    mode="python",
+    description="Device, time of day, weekend and recency measured at request time.",
+    tags={"signal": "contextual"},
+)
+def request_features(inputs: dict[str, Any]) -> dict[str, Any]:
+    # Feast stores this function as source text and runs it without the module's
+    # globals, so its imports live inside it.
+    from datetime import UTC, datetime
+
+    out: dict[str, list[Any]] = {
+        "is_mobile": [],
+        "is_tablet": [],
+        "hour_of_day": [],
+        "is_weekend": [],
+        "hours_since_last_event_now": [],
+    }
+    for device, request_ts, last_event in zip(
+        inputs["device"], inputs["request_ts_s"], inputs["last_event_epoch_s"], strict=True
+    ):
+        moment = datetime.fromtimestamp(int(request_ts), tz=UTC)
+        out["is_mobile"].append(int(device == "mobile"))
+        out["is_tablet"].append(int(device == "tablet"))
+        out["hour_of_day"].append(moment.hour)
+        out["is_weekend"].append(int(moment.weekday() >= 5))
+        out["hours_since_last_event_now"].append(
+            None if last_event is None else max(0.0, (int(request_ts) - int(last_event)) / 3600)
+        )
+    return out

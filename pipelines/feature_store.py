@@ -1,0 +1,58 @@
+"""Open the Feast store for the active profile.
+
+The profile's YAML is the declarative source; `${...}` placeholders are filled from
+the typed settings (so credentials and URLs live in one place), and the data
+directory is the repo path so relative registry, online-store and mart paths resolve
+under it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from string import Template
+from urllib.parse import urlparse
+
+import yaml
+from feast import FeatureStore, RepoConfig
+
+from pipelines.settings import FEATURE_REPO_DIR, TailorSettings
+
+PROFILE_FILES: dict[str, Path] = {
+    "embedded": FEATURE_REPO_DIR / "feature_store.yaml",
+    "redis": FEATURE_REPO_DIR / "profiles" / "redis.yaml",
+}
+
+
+def redis_connection_string(url: str) -> str:
+    """Translate a redis:// URL into Feast's `host:port,db=N,password=...` form."""
+    parsed = urlparse(url)
+    if parsed.scheme not in ("redis", "rediss"):
+        raise ValueError(f"servers.redis_url must start with redis:// or rediss://, got {url!r}")
+    parts = [f"{parsed.hostname or '127.0.0.1'}:{parsed.port or 6379}"]
+    database = parsed.path.lstrip("/")
+    if database:
+        parts.append(f"db={database}")
+    if parsed.password:
+        parts.append(f"password={parsed.password}")
+    if parsed.scheme == "rediss":
+        parts.append("ssl=true")
+    return ",".join(parts)
+
+
+def repo_config(settings: TailorSettings) -> RepoConfig:
+    template = Template(PROFILE_FILES[settings.profile].read_text())
+    ttl = settings.servers.key_ttl_seconds
+    rendered = template.substitute(
+        project=settings.project,
+        registry_url=settings.servers.registry_url,
+        redis_connection_string=redis_connection_string(settings.servers.redis_url),
+        key_ttl_seconds="null" if ttl is None else str(ttl),
+    )
+    config = RepoConfig(**yaml.safe_load(rendered))
+    config.repo_path = settings.data_dir
+    return config
+
+
+def open_store(settings: TailorSettings) -> FeatureStore:
+    (settings.feature_store_dir).mkdir(parents=True, exist_ok=True)
+    return FeatureStore(config=repo_config(settings))

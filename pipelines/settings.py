@@ -1,0 +1,148 @@
+"""One typed settings object for every Tailor command and the API.
+
+Values come, highest priority first, from keyword arguments, `TAILOR_*` environment
+variables (nested with `__`, e.g. `TAILOR_TRAINING__SEED=3`), a YAML config file
+(`TAILOR_CONFIG_FILE`, default `tailor.yaml` in the working directory, optional) and
+the defaults below. Relative paths are resolved against the working directory once,
+at load, because Feast's DuckDB offline store needs absolute source paths.
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import date
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, Field, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    YamlConfigSettingsSource,
+)
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+FEATURE_REPO_DIR = PROJECT_ROOT / "feature_repo"
+DBT_PROJECT_DIR = PROJECT_ROOT / "transformations"
+DEFAULT_PLACEMENTS_FILE = PROJECT_ROOT / "serving" / "placements.yaml"
+
+Profile = Literal["embedded", "redis"]
+
+
+class GeneratorSettings(BaseModel):
+    """Size and shape of the synthetic clickstream."""
+
+    users: int = Field(3000, ge=1, description="Number of users, ids 1..N.")
+    days: int = Field(45, ge=2, le=3650, description="Days of history to simulate.")
+    seed: int = Field(7, description="Same seed and end date give the same events.")
+    end_date: date | None = Field(
+        None, description="Last simulated day is the day before this one; default today (UTC)."
+    )
+    categories: int = Field(12, ge=2, le=50)
+    chunk_users: int = Field(
+        20_000, ge=100, description="Users simulated and written per chunk; bounds memory."
+    )
+
+
+class TrainingSettings(BaseModel):
+    """How labels, splits and the LightGBM model are built."""
+
+    label_horizon_hours: int = Field(24, ge=1)
+    valid_fraction: float = Field(0.15, gt=0, lt=0.5)
+    test_fraction: float = Field(0.15, gt=0, lt=0.5)
+    max_observations: int | None = Field(
+        300_000, ge=1000, description="Most recent observations kept for training; None = all."
+    )
+    learning_rate: float = Field(0.05, gt=0, le=1)
+    num_leaves: int = Field(31, ge=2)
+    min_data_in_leaf: int = Field(50, ge=1)
+    num_boost_round: int = Field(2000, ge=1)
+    early_stopping_rounds: int = Field(50, ge=1)
+    seed: int = 7
+
+
+class ServingSettings(BaseModel):
+    """The HTTP API."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(8000, ge=1, le=65535)
+    placements_file: Path = DEFAULT_PLACEMENTS_FILE
+    baseline_endpoint: bool = Field(
+        False,
+        description="Expose POST /internal/baseline (Feast lookup + predict only) for benchmarks.",
+    )
+
+
+class ServerSettings(BaseModel):
+    """Connections used by the `redis` profile."""
+
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    registry_url: str = "postgresql+psycopg://postgres@127.0.0.1:5432/tailor"
+    key_ttl_seconds: int | None = Field(None, ge=1)
+
+
+class TailorSettings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="TAILOR_", env_nested_delimiter="__", extra="forbid", frozen=True
+    )
+
+    profile: Profile = "embedded"
+    project: str = Field("tailor", pattern=r"^[a-z][a-z0-9_]*$")
+    data_dir: Path = Path("data")
+    models_dir: Path = Path("models")
+    generator: GeneratorSettings = GeneratorSettings()
+    training: TrainingSettings = TrainingSettings()
+    serving: ServingSettings = ServingSettings()
+    servers: ServerSettings = ServerSettings()
+
+    @field_validator("data_dir", "models_dir")
+    @classmethod
+    def _absolute(cls, value: Path) -> Path:
+        return value.expanduser().resolve()
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        config_file = Path(os.environ.get("TAILOR_CONFIG_FILE", "tailor.yaml"))
+        if "TAILOR_CONFIG_FILE" in os.environ and not config_file.is_file():
+            raise FileNotFoundError(
+                f"TAILOR_CONFIG_FILE={config_file} does not exist; unset it or point it at a YAML file"
+            )
+        yaml_source = YamlConfigSettingsSource(settings_cls, yaml_file=config_file)
+        return (init_settings, env_settings, yaml_source)
+
+    @property
+    def events_dir(self) -> Path:
+        """Canonical events as Parquet part files; the dbt source reads all of them."""
+        return self.data_dir / "events"
+
+    @property
+    def ground_truth_dir(self) -> Path:
+        return self.data_dir / "ground_truth"
+
+    @property
+    def marts_dir(self) -> Path:
+        return self.data_dir / "marts"
+
+    @property
+    def warehouse_path(self) -> Path:
+        return self.data_dir / "warehouse.duckdb"
+
+    @property
+    def feature_store_dir(self) -> Path:
+        """Registry and SQLite online store of the embedded profile."""
+        return self.data_dir / "feast"
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> TailorSettings:
+    """The process-wide settings, read once; tests build their own `TailorSettings`."""
+    return TailorSettings()
