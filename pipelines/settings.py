@@ -36,7 +36,7 @@ class GeneratorSettings(BaseModel):
 
     users: int = Field(3000, ge=1, description="Number of users, ids 1..N.")
     days: int = Field(45, ge=2, le=3650, description="Days of history to simulate.")
-    seed: int = Field(7, description="Same seed and end date give the same events.")
+    seed: int = Field(7, ge=0, description="Same seed and end date give the same events.")
     end_date: date | None = Field(
         None, description="Last simulated day is the day before this one; default today (UTC)."
     )
