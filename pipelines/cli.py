@@ -1,0 +1,288 @@
+"""`tailor`: every step of the flow as a command, plus `demo` that runs them all."""
+
+from __future__ import annotations
+
+import logging
+import time
+import warnings
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from pydantic import ValidationError
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+from rich.table import Table
+
+from pipelines.settings import GeneratorSettings, TailorSettings
+
+app = typer.Typer(
+    help="Tailor: real-time personalization on a Feast feature store.",
+    no_args_is_help=True,
+    pretty_exceptions_show_locals=False,
+)
+console = Console()
+
+
+def _settings() -> TailorSettings:
+    try:
+        return TailorSettings()
+    except (ValidationError, FileNotFoundError) as error:
+        console.print(f"[red]invalid settings[/red] (TAILOR_* variables or tailor.yaml):\n{error}")
+        raise typer.Exit(2) from error
+
+
+def _fail(message: str) -> typer.Exit:
+    console.print(f"[red]error:[/red] {message}")
+    return typer.Exit(1)
+
+
+@app.callback()
+def main(verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False) -> None:
+    # Feast and ibis warn about their own internals on every call; users cannot act on it.
+    warnings.filterwarnings("ignore", category=DeprecationWarning)
+    warnings.filterwarnings("ignore", message="On demand feature view is an experimental")
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+
+
+def _generate(settings: TailorSettings, config: GeneratorSettings) -> None:
+    from pipelines.generate import generate_events
+
+    with Progress(
+        "[progress.description]{task.description}",
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+    ) as progress:
+        task = progress.add_task("simulating users", total=config.users)
+        report = generate_events(
+            config,
+            settings.events_dir,
+            settings.ground_truth_dir,
+            on_progress=lambda done: progress.advance(task, done),
+        )
+    console.print(
+        f"generated {report.events:,} events in {report.sessions:,} sessions of "
+        f"{report.users:,} users ({report.purchases:,} purchases), "
+        f"{report.start:%Y-%m-%d} to {report.end:%Y-%m-%d}, "
+        f"{len(report.files)} file(s) in {settings.events_dir} in {report.seconds:.1f} s"
+    )
+
+
+@app.command()
+def generate(
+    users: Annotated[int | None, typer.Option(help="Number of users (ids 1..N).")] = None,
+    days: Annotated[int | None, typer.Option(help="Days of history.")] = None,
+    seed: Annotated[int | None, typer.Option(help="Random seed.")] = None,
+    end_date: Annotated[
+        datetime | None,
+        typer.Option(
+            formats=["%Y-%m-%d"], help="Day after the last simulated day (default today)."
+        ),
+    ] = None,
+) -> None:
+    """Simulate a clickstream with known purchase propensities."""
+    settings = _settings()
+    overrides: dict[str, Any] = {
+        "users": users,
+        "days": days,
+        "seed": seed,
+        "end_date": end_date.date() if end_date else None,
+    }
+    try:
+        config = GeneratorSettings.model_validate(
+            settings.generator.model_dump()
+            | {key: value for key, value in overrides.items() if value is not None}
+        )
+    except ValidationError as error:
+        raise _fail(f"invalid generator option:\n{error}") from error
+    _generate(settings, config)
+
+
+@app.command("import")
+def import_(
+    source: Annotated[Path, typer.Argument(exists=True, dir_okay=False, readable=True)],
+) -> None:
+    """Import a store's clickstream export (REES46 / Open CDP CSV format)."""
+    from pipelines.importer import ImportFormatError, import_rees46
+
+    settings = _settings()
+    try:
+        report = import_rees46(source, settings.events_dir)
+    except ImportFormatError as error:
+        raise _fail(str(error)) from error
+    console.print(
+        f"imported {report.rows_written:,} of {report.rows_read:,} rows from {source} "
+        f"into {report.output} in {report.seconds:.1f} s"
+    )
+    if report.rejected:
+        table = Table("rejected because", "rows")
+        for reason, count in sorted(report.rejected.items()):
+            table.add_row(reason, f"{count:,}")
+        console.print(table)
+    if report.unknown_event_types:
+        console.print(f"unknown event types: {report.unknown_event_types}")
+    if report.rejected_output:
+        console.print(f"rejected rows with their reasons: {report.rejected_output}")
+
+
+def _transform(settings: TailorSettings) -> None:
+    from pipelines.transform import run_transformations
+
+    with console.status("running dbt build"):
+        report = run_transformations(settings)
+    rows = ", ".join(f"{name} {count:,} rows" for name, count in report.mart_rows.items())
+    console.print(
+        f"dbt build: {report.models_built} models, {report.tests_passed} tests passed; "
+        f"{rows}; {report.seconds:.1f} s"
+    )
+
+
+@app.command()
+def transform() -> None:
+    """Build the feature marts from events with dbt (`dbt build`)."""
+    from pipelines.transform import TransformError
+
+    try:
+        _transform(_settings())
+    except (TransformError, FileNotFoundError) as error:
+        raise _fail(str(error)) from error
+
+
+def _apply(settings: TailorSettings) -> None:
+    from pipelines.apply import apply_definitions
+
+    with console.status("registering feature definitions"):
+        report = apply_definitions(settings)
+    kinds = ", ".join(f"{count} {kind}" for kind, count in report.objects.items())
+    console.print(f"applied {kinds} to the {settings.profile} store in {report.seconds:.1f} s")
+
+
+@app.command()
+def apply() -> None:
+    """Register entities, sources, feature views and services with Feast."""
+    _apply(_settings())
+
+
+def _materialize(settings: TailorSettings, start: datetime | None, end: datetime | None) -> None:
+    from pipelines.materialize import materialize as run
+
+    report = run(settings, start, end)
+    entities = ", ".join(f"{view} {n:,} keys" for view, n in report.entities_per_view.items())
+    window = f"{report.start:%Y-%m-%d %H:%M}" if report.start else "last run"
+    console.print(
+        f"materialized ({report.mode}) {window} -> {report.end:%Y-%m-%d %H:%M} UTC: "
+        f"{entities}; {report.seconds:.1f} s"
+    )
+
+
+def _utc(moment: datetime | None) -> datetime | None:
+    return moment.replace(tzinfo=UTC) if moment and moment.tzinfo is None else moment
+
+
+@app.command()
+def materialize(
+    start: Annotated[
+        datetime | None,
+        typer.Option(
+            help="Window start (UTC); default: all history on a new store, else the last run."
+        ),
+    ] = None,
+    end: Annotated[datetime | None, typer.Option(help="Window end (UTC); default now.")] = None,
+) -> None:
+    """Load the latest feature values into the online store."""
+    _materialize(_settings(), _utc(start), _utc(end))
+
+
+def _train(settings: TailorSettings) -> None:
+    from pipelines.training.train import train_model
+
+    with console.status("training") as status:
+        report = train_model(settings, on_step=lambda message: status.update(message))
+    metrics = ", ".join(f"{name} {value:.4f}" for name, value in report.metrics.items())
+    oracle = f"{report.oracle_auc:.4f}" if report.oracle_auc is not None else "n/a"
+    console.print(
+        f"trained model {report.version} ({report.best_iteration} trees) on "
+        f"{report.rows['train']:,}/{report.rows['valid']:,}/{report.rows['test']:,} "
+        f"train/valid/test rows in {report.seconds:.1f} s\n"
+        f"test {metrics}; baseline auc {report.baseline_auc:.4f}; oracle auc {oracle}\n"
+        f"artifact: {report.path}"
+    )
+
+
+@app.command()
+def train() -> None:
+    """Train the propensity model on point-in-time features."""
+    settings = _settings()
+    try:
+        _train(settings)
+    except (FileNotFoundError, ValueError) as error:
+        raise _fail(str(error)) from error
+
+
+def _serve(settings: TailorSettings, host: str | None, port: int | None) -> None:
+    import uvicorn
+
+    from serving.app import create_app
+
+    uvicorn.run(
+        create_app(settings),
+        host=host or settings.serving.host,
+        port=port or settings.serving.port,
+        log_level="info",
+    )
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Bind address.")] = None,
+    port: Annotated[int | None, typer.Option(min=1, max=65535)] = None,
+) -> None:
+    """Start the HTTP API (docs at /docs)."""
+    _serve(_settings(), host, port)
+
+
+@app.command()
+def demo(
+    serve_api: Annotated[
+        bool, typer.Option("--serve/--no-serve", help="Keep the API up after the run.")
+    ] = True,
+    users: Annotated[int | None, typer.Option(help="Number of users to simulate.")] = None,
+) -> None:
+    """Run the whole flow on generated data, print sample decisions, then serve."""
+    from pipelines.demo import sample_decisions
+    from pipelines.materialize import FULL_HISTORY_START
+
+    settings = _settings()
+    started = time.perf_counter()
+    config = settings.generator
+    if users is not None:
+        config = GeneratorSettings.model_validate(config.model_dump() | {"users": users})
+    console.rule("1/6 generate")
+    _generate(settings, config)
+    console.rule("2/6 transform (dbt)")
+    _transform(settings)
+    console.rule("3/6 apply (Feast)")
+    _apply(settings)
+    console.rule("4/6 materialize")
+    _materialize(settings, FULL_HISTORY_START, None)
+    console.rule("5/6 train")
+    _train(settings)
+    console.rule("6/6 sample decisions")
+    console.print(sample_decisions(settings))
+    console.print(f"whole flow: {time.perf_counter() - started:.0f} s")
+    if serve_api:
+        console.print(
+            f"serving on http://{settings.serving.host}:{settings.serving.port} "
+            "(docs at /docs); Ctrl-C to stop"
+        )
+        _serve(settings, None, None)
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,83 @@
+"""Model artifacts on disk: `models/<version>/{model.txt,metadata.json}` and `models/latest`.
+
+Training writes them and the API reads them, so the layout lives in one place.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import lightgbm as lgb
+import numpy as np
+
+MODEL_FILE = "model.txt"
+METADATA_FILE = "metadata.json"
+LATEST = "latest"
+
+
+class ModelNotFoundError(FileNotFoundError):
+    pass
+
+
+@dataclass(frozen=True)
+class ModelArtifact:
+    version: str
+    booster: lgb.Booster
+    metadata: dict[str, Any]
+
+    @property
+    def features(self) -> list[str]:
+        return list(self.metadata["features"])
+
+    @property
+    def feature_service(self) -> str:
+        return str(self.metadata["feature_service"])
+
+    def predict(self, rows: np.ndarray) -> np.ndarray:
+        """Propensities for rows whose columns follow `features`; NaN marks a missing value."""
+        return self.booster.predict(rows, num_threads=1)
+
+    def percentile(self, propensity: float) -> float:
+        """Where a propensity falls among held-out scores: a [0, 1] scale that is
+        comparable across model versions, unlike raw probabilities."""
+        quantiles = self.metadata["score_quantiles"]
+        return float(np.interp(propensity, quantiles, np.linspace(0.0, 1.0, len(quantiles))))
+
+    def contributions(self, rows: np.ndarray) -> np.ndarray:
+        """Per-feature SHAP contributions (last column is the bias), in log-odds."""
+        return self.booster.predict(rows, pred_contrib=True, num_threads=1)
+
+
+def save_artifact(
+    models_dir: Path, version: str, booster: lgb.Booster, metadata: dict[str, Any]
+) -> Path:
+    target = models_dir / version
+    target.mkdir(parents=True, exist_ok=False)
+    booster.save_model(str(target / MODEL_FILE))
+    (target / METADATA_FILE).write_text(json.dumps(metadata, indent=2, default=str))
+    point_latest_at(models_dir, version)
+    return target
+
+
+def point_latest_at(models_dir: Path, version: str) -> None:
+    """Swap the `latest` link atomically so a reader never sees it missing."""
+    temporary = models_dir / f".{LATEST}.{os.getpid()}"
+    temporary.unlink(missing_ok=True)
+    temporary.symlink_to(version, target_is_directory=True)
+    os.replace(temporary, models_dir / LATEST)
+
+
+def load_artifact(models_dir: Path, version: str = LATEST) -> ModelArtifact:
+    folder = models_dir / version
+    model_file, metadata_file = folder / MODEL_FILE, folder / METADATA_FILE
+    if not model_file.is_file() or not metadata_file.is_file():
+        raise ModelNotFoundError(
+            f"no model at {folder} (needs {MODEL_FILE} and {METADATA_FILE}); run `tailor train`"
+        )
+    metadata = json.loads(metadata_file.read_text())
+    booster = lgb.Booster(model_file=str(model_file))
+    return ModelArtifact(version=str(metadata["version"]), booster=booster, metadata=metadata)

@@ -1,0 +1,1 @@
+"""Training: labels from events, point-in-time features from Feast, LightGBM."""

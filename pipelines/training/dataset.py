@@ -1,0 +1,37 @@
+"""Point-in-time-correct training rows from Feast, and the model's feature list."""
+
+from __future__ import annotations
+
+import pandas as pd
+from feast.types import PrimitiveFeastType
+
+from feast import FeatureService, FeatureStore
+from feature_repo.feature_views import INPUT_ONLY
+
+NUMERIC_TYPES = {
+    PrimitiveFeastType.INT32,
+    PrimitiveFeastType.INT64,
+    PrimitiveFeastType.FLOAT32,
+    PrimitiveFeastType.FLOAT64,
+    PrimitiveFeastType.BOOL,
+}
+
+
+def model_features(service: FeatureService) -> list[str]:
+    """Numeric features of the service, minus fields tagged as inputs to on-demand views."""
+    names: list[str] = []
+    for projection in service.feature_view_projections:
+        for field in projection.features:
+            is_input_only = all(field.tags.get(k) == v for k, v in INPUT_ONLY.items())
+            if field.dtype in NUMERIC_TYPES and not is_input_only:
+                names.append(field.name)
+    return names
+
+
+def historical_features(
+    store: FeatureStore, service: FeatureService, observations: pd.DataFrame
+) -> pd.DataFrame:
+    """Join each observation with the feature values known at its timestamp."""
+    job = store.get_historical_features(entity_df=observations, features=service)
+    frame = job.to_df()
+    return frame.sort_values(["event_timestamp", "session_id"], ignore_index=True)

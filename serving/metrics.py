@@ -1,0 +1,13 @@
+"""Prometheus metrics of the decision path, scraped at GET /metrics."""
+
+from prometheus_client import Counter, Histogram
+
+DECISIONS = Counter("tailor_decisions_total", "Decisions returned", ["placement", "variant"])
+DEGRADED = Counter(
+    "tailor_degraded_decisions_total", "Decisions that fell back, by reason", ["reason"]
+)
+DECISION_SECONDS = Histogram(
+    "tailor_decision_seconds",
+    "Time to decide, from parsed request to response body",
+    buckets=(0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 1.0),
+)

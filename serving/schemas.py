@@ -1,0 +1,92 @@
+"""Request and response bodies of the HTTP API (they are also the OpenAPI docs)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+
+from pipelines.events import Device
+
+MAX_USER_ID = 2**63 - 1
+
+
+class RequestContextBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    device: Device
+    country: str = Field(pattern=r"^[A-Z]{2}$", description="ISO 3166-1 alpha-2, e.g. DE.")
+    page: str | None = Field(None, max_length=200, description="Page type, e.g. home, product.")
+    timestamp: AwareDatetime | None = Field(
+        None, description="When the user is on the page (ISO 8601 with zone); default now."
+    )
+
+
+class PersonalizeRequest(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "user_id": 42,
+                    "placement": "homepage_banner",
+                    "context": {"device": "mobile", "country": "DE", "page": "home"},
+                }
+            ]
+        },
+    )
+
+    user_id: int = Field(ge=1, le=MAX_USER_ID)
+    placement: str = Field(min_length=1, max_length=100)
+    context: RequestContextBody
+
+
+class VariantBody(BaseModel):
+    id: str
+    content: dict[str, Any]
+    category: str | None
+    tags: list[str]
+
+
+class Components(BaseModel):
+    behavioral: float
+    contextual: float
+    predictive: float | None = Field(description="None when the model is unavailable.")
+
+
+class CandidateBody(BaseModel):
+    variant_id: str
+    score: float
+    components: Components
+
+
+class DecisionBody(BaseModel):
+    decision_id: str
+    user_id: int
+    placement: str
+    variant: VariantBody
+    score: float
+    candidates: list[CandidateBody]
+    weights: dict[str, float]
+    propensity: float | None
+    propensity_percentile: float | None
+    cold_start: bool = Field(description="True when the store has no behavior for this user.")
+    model_version: str | None
+    config_version: str
+    feature_service: str
+    degraded: list[str] = Field(
+        description="Why the decision is not fully personalized; empty when all went well."
+    )
+
+
+class FeatureStoreHealth(BaseModel):
+    reachable: bool
+    error: str | None = None
+
+
+class HealthBody(BaseModel):
+    status: str
+    profile: str
+    model_version: str | None
+    feature_store: FeatureStoreHealth
+    config_version: str

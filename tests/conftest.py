@@ -1,0 +1,118 @@
+"""Shared fixtures: one real run of the whole flow, and real HTTP servers over it."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+
+TAILOR = Path(sys.executable).parent / "tailor"
+FLOW_USERS = 2500
+FLOW_DAYS = 40
+
+
+@dataclass(frozen=True)
+class Flow:
+    home: Path
+    env: dict[str, str]
+    output: str
+
+    @property
+    def data_dir(self) -> Path:
+        return self.home / "data"
+
+    @property
+    def models_dir(self) -> Path:
+        return self.home / "models"
+
+
+def tailor_env(home: Path, **overrides: str) -> dict[str, str]:
+    env = {key: value for key, value in os.environ.items() if not key.startswith("TAILOR_")}
+    env.update(
+        TAILOR_DATA_DIR=str(home / "data"),
+        TAILOR_MODELS_DIR=str(home / "models"),
+        TAILOR_GENERATOR__USERS=str(FLOW_USERS),
+        TAILOR_GENERATOR__DAYS=str(FLOW_DAYS),
+        COLUMNS="200",
+    )
+    env.update(overrides)
+    return env
+
+
+def run_tailor(
+    env: dict[str, str], *args: str, timeout: float = 600
+) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [str(TAILOR), *args], env=env, capture_output=True, text=True, timeout=timeout
+    )
+
+
+@pytest.fixture(scope="session")
+def flow(tmp_path_factory: pytest.TempPathFactory) -> Flow:
+    """`tailor demo --no-serve` on a small generated data set: every later test reads it."""
+    home = tmp_path_factory.mktemp("flow")
+    env = tailor_env(home)
+    result = run_tailor(env, "demo", "--no-serve")
+    assert result.returncode == 0, f"tailor demo failed:\n{result.stdout}\n{result.stderr}"
+    return Flow(home=home, env=env, output=result.stdout)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@dataclass(frozen=True)
+class Server:
+    url: str
+    process: subprocess.Popen
+
+    def client(self) -> httpx.Client:
+        return httpx.Client(base_url=self.url, timeout=30)
+
+
+def start_server(env: dict[str, str]) -> Server:
+    port = free_port()
+    process = subprocess.Popen(
+        [str(TAILOR), "serve", "--port", str(port)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"tailor serve exited early:\n{process.stdout.read()}")
+        try:
+            if httpx.get(f"{url}/health", timeout=1).status_code == 200:
+                return Server(url, process)
+        except httpx.TransportError:
+            time.sleep(0.2)
+    process.kill()
+    raise RuntimeError(f"tailor serve did not answer /health within 90 s:\n{process.stdout.read()}")
+
+
+def stop_server(server: Server) -> None:
+    server.process.terminate()
+    try:
+        server.process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        server.process.kill()
+
+
+@pytest.fixture(scope="session")
+def api(flow: Flow) -> Iterator[Server]:
+    server = start_server(flow.env)
+    yield server
+    stop_server(server)

@@ -1,0 +1,103 @@
+"""Labels, splits and the trained model's quality on the generator's data."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from pipelines.events import EVENT_SCHEMA
+from pipelines.model_artifact import load_artifact
+from pipelines.training.observations import build_observations
+from pipelines.training.split import temporal_split
+
+T0 = datetime(2026, 5, 1, 12, tzinfo=UTC)
+
+
+def _events(rows: list[tuple[int, str, str, datetime]]) -> pa.Table:
+    return pa.Table.from_pylist(
+        [
+            {
+                "event_id": f"e{index}",
+                "user_id": user,
+                "session_id": session,
+                "event_type": kind,
+                "item_id": 1,
+                "category": "books",
+                "price": 9.5,
+                "device": "mobile",
+                "country": "DE",
+                "ts": ts,
+            }
+            for index, (user, session, kind, ts) in enumerate(rows)
+        ],
+        schema=EVENT_SCHEMA,
+    )
+
+
+def test_labels_look_ahead_exactly_the_horizon(tmp_path):
+    hour = timedelta(hours=1)
+    table = _events(
+        [
+            (1, "a", "view", T0),
+            (1, "b", "view", T0 + 2 * hour),
+            (1, "b", "purchase", T0 + 2 * hour + timedelta(minutes=5)),  # buys in session b
+            (2, "c", "view", T0),
+            (2, "d", "view", T0 + 24 * hour),
+            (2, "d", "purchase", T0 + 24 * hour + timedelta(minutes=1)),  # just past 24 h of c
+            (3, "e", "view", T0 + 40 * hour),  # horizon runs past the data: no label yet
+            (3, "f", "view", T0 + 60 * hour),
+        ]
+    )
+    pq.write_table(table, tmp_path / "events.parquet")
+    frame = build_observations(tmp_path, horizon_hours=24, max_rows=None)
+    labels = dict(zip(frame["session_id"], frame["label"], strict=True))
+    assert labels == {"a": 1, "b": 1, "c": 0, "d": 1}
+    first = frame.set_index("session_id").loc["a"]
+    assert first["device"] == "mobile"
+    assert first["request_ts_s"] == int(T0.timestamp())
+
+
+def test_missing_events_say_what_to_run(tmp_path):
+    with pytest.raises(FileNotFoundError, match="tailor generate"):
+        build_observations(tmp_path, horizon_hours=24, max_rows=None)
+
+
+def test_the_split_is_temporal_with_an_embargo():
+    times = pd.date_range("2026-01-01", periods=1000, freq="h", tz="UTC")
+    frame = pd.DataFrame({"event_timestamp": times, "label": [0, 1] * 500})
+    split = temporal_split(frame, valid_fraction=0.15, test_fraction=0.15, horizon_hours=24)
+    assert split.train["event_timestamp"].max() + timedelta(hours=24) <= split.valid_start
+    assert split.valid["event_timestamp"].max() + timedelta(hours=24) <= split.test_start
+    assert split.test["event_timestamp"].min() >= split.test_start
+    assert len(split.test) == 150
+
+
+def test_the_model_beats_the_baseline_and_nears_the_oracle(flow):
+    metadata = json.loads((flow.models_dir / "latest" / "metadata.json").read_text())
+    metrics = metadata["metrics"]
+    assert metadata["oracle_auc"] is not None
+    assert metrics["auc"] >= 0.9 * metadata["oracle_auc"], metadata
+    assert metrics["auc"] > metadata["baseline_auc"], metadata
+    assert set(metrics) == {"auc", "pr_auc", "logloss"}
+    assert metadata["feature_service"] == "personalization_v1"
+    assert "last_event_epoch_s" not in metadata["features"]
+    assert "hours_since_last_event_now" in metadata["features"]
+    window = metadata["training_window"]
+    assert window["start"] < window["valid_start"] < window["test_start"] < window["end"]
+
+
+def test_the_artifact_loads_and_scores(flow):
+    artifact = load_artifact(flow.models_dir)
+    assert artifact.version == (flow.models_dir / "latest").resolve().name
+    rows = np.full((1, len(artifact.features)), np.nan)
+    propensity = artifact.predict(rows)[0]
+    assert 0.0 < propensity < 1.0
+    assert 0.0 <= artifact.percentile(propensity) <= 1.0
+    contributions = artifact.contributions(rows)
+    assert contributions.shape == (1, len(artifact.features) + 1)
