@@ -13,8 +13,8 @@ from string import Template
 from urllib.parse import urlparse
 
 import yaml
-from feast import FeatureStore, RepoConfig
 
+from feast import FeatureStore, RepoConfig
 from pipelines.settings import FEATURE_REPO_DIR, TailorSettings
 
 PROFILE_FILES: dict[str, Path] = {
@@ -54,5 +54,7 @@ def repo_config(settings: TailorSettings) -> RepoConfig:
 
 
 def open_store(settings: TailorSettings) -> FeatureStore:
-    (settings.feature_store_dir).mkdir(parents=True, exist_ok=True)
-    return FeatureStore(config=repo_config(settings))
+    settings.feature_store_dir.mkdir(parents=True, exist_ok=True)
+    # Feast resolves the file registry against its own repo_path (default: the working
+    # directory), not the config's, so both must name the data directory.
+    return FeatureStore(repo_path=str(settings.data_dir), config=repo_config(settings))

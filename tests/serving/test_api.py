@@ -19,10 +19,10 @@ def _decide(server: Server, **body) -> dict:
 
 
 def _users_by_taste(flow: Flow) -> dict[str, int]:
-    """One strongly-tasted user per top category, from the latest snapshot."""
+    """The most active user with a clear taste per top category, from the latest snapshot."""
     rows = duckdb.sql(
         f"""
-        SELECT top_category_30d, arg_max(user_id, top_category_share_30d)
+        SELECT top_category_30d, arg_max(user_id, sessions_30d)
         FROM read_parquet('{flow.data_dir / "marts" / "user_daily_features.parquet"}')
         WHERE snapshot_date = (SELECT max(snapshot_date)
             FROM read_parquet('{flow.data_dir / "marts" / "user_daily_features.parquet"}'))
