@@ -13,8 +13,8 @@ from string import Template
 from urllib.parse import urlparse
 
 import yaml
-
 from feast import FeatureStore, RepoConfig
+
 from pipelines.settings import FEATURE_REPO_DIR, TailorSettings
 
 PROFILE_FILES: dict[str, Path] = {

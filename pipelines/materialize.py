@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import duckdb
-
 from feast import FeatureView, FileSource
+
 from pipelines.feature_store import open_store
 from pipelines.settings import TailorSettings
 

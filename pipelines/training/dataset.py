@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pandas as pd
+from feast import FeatureService, FeatureStore
 from feast.types import PrimitiveFeastType
 
-from feast import FeatureService, FeatureStore
 from feature_repo.feature_views import INPUT_ONLY
 
 NUMERIC_TYPES = {

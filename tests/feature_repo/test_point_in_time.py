@@ -26,7 +26,9 @@ def _mart_rows(view, key: str, key_value, rows: list[tuple[datetime, int]]) -> p
             record[field.name] = marker if field.dtype == Int64 else FILLERS[field.dtype]
         records.append(record)
     frame = pd.DataFrame.from_records(records)
-    frame["feature_ts"] = pd.to_datetime(frame["feature_ts"], utc=True).astype("datetime64[us, UTC]")
+    frame["feature_ts"] = pd.to_datetime(frame["feature_ts"], utc=True).astype(
+        "datetime64[us, UTC]"
+    )
     return frame
 
 
@@ -76,7 +78,9 @@ def test_a_row_dated_after_the_observation_never_reaches_it(store):
 
 
 def test_rows_older_than_the_ttl_are_not_joined(store):
-    frame = _historical(store, [(1, DAY + timedelta(days=2) + user_behavior.ttl + timedelta(hours=1))])
+    frame = _historical(
+        store, [(1, DAY + timedelta(days=2) + user_behavior.ttl + timedelta(hours=1))]
+    )
     assert pd.isna(frame.loc[0, "sessions_30d"])
 
 
