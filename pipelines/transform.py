@@ -102,6 +102,7 @@ def _dbt_args(settings: TailorSettings, command: str) -> list[str]:
     }
     return [
         command,
+        "--quiet",  # failures come back as TransformError; the CLI prints the summary
         "--project-dir",
         str(DBT_PROJECT_DIR),
         "--profiles-dir",
