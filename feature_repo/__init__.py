@@ -1,9 +1,15 @@
 """Tailor's Feast definitions, split by kind; `DEFINITIONS` is what `tailor apply` registers."""
 
-from feature_repo.data_sources import category_daily_source, request_context, user_daily_source
+from feature_repo.data_sources import (
+    category_daily_source,
+    request_context,
+    session_log_source,
+    session_push,
+    user_daily_source,
+)
 from feature_repo.entities import category, user
 from feature_repo.feature_services import personalization_v1
-from feature_repo.feature_views import category_stats, user_behavior
+from feature_repo.feature_views import category_stats, session_activity, user_behavior
 from feature_repo.on_demand_views import request_features
 
 DEFINITIONS = [
@@ -12,8 +18,11 @@ DEFINITIONS = [
     user_daily_source,
     category_daily_source,
     request_context,
+    session_log_source,
+    session_push,
     user_behavior,
     category_stats,
+    session_activity,
     request_features,
     personalization_v1,
 ]

@@ -4,7 +4,7 @@ Mart paths are relative: Tailor opens the store with its data directory as the r
 path, so one set of definitions serves every data directory and profile.
 """
 
-from feast import Field, FileSource, RequestSource
+from feast import Field, FileSource, PushSource, RequestSource
 from feast.types import Int64, String
 
 user_daily_source = FileSource(
@@ -29,4 +29,17 @@ request_context = RequestSource(
         Field(name="request_ts_s", dtype=Int64, description="Request time, epoch seconds UTC."),
     ],
     description="Facts known only when the request arrives.",
+)
+
+session_log_source = FileSource(
+    name="session_activity_log",
+    path="session/session_activity.parquet",
+    timestamp_field="event_timestamp",
+    description="Offline log of the session features the stream workers pushed.",
+)
+
+session_push = PushSource(
+    name="session_push",
+    batch_source=session_log_source,
+    description="Stream workers push per-user session snapshots here (online and offline).",
 )

@@ -9,7 +9,7 @@ from datetime import timedelta
 from feast import FeatureView, Field
 from feast.types import Float64, Int64, String
 
-from feature_repo.data_sources import category_daily_source, user_daily_source
+from feature_repo.data_sources import category_daily_source, session_push, user_daily_source
 from feature_repo.entities import category, user
 
 # Tag for fields that feed on-demand features but are not model inputs themselves
@@ -66,5 +66,29 @@ category_stats = FeatureView(
     source=category_daily_source,
     online=True,
     description="Popularity and conversion per category; the cold-start prior.",
+    tags={"signal": "behavioral"},
+)
+
+# A day: cart state stays meaningful that long; the 30-minute counts are as of the
+# user's last event, and the on-demand view says how long ago that was.
+session_activity = FeatureView(
+    name="session_activity",
+    entities=[user],
+    ttl=timedelta(days=1),
+    schema=[
+        Field(name="session_events_30m", dtype=Int64),
+        Field(name="session_views_30m", dtype=Int64),
+        Field(name="session_category_views_30m", dtype=String, description="JSON object"),
+        Field(name="session_top_category", dtype=String),
+        Field(name="session_top_category_views_30m", dtype=Int64),
+        Field(name="cart_items", dtype=Int64),
+        Field(name="cart_value", dtype=Float64),
+        Field(name="last_unpurchased_cart_epoch_s", dtype=Int64, tags=INPUT_ONLY),
+        Field(name="last_category", dtype=String),
+        Field(name="session_last_event_epoch_s", dtype=Int64, tags=INPUT_ONLY),
+    ],
+    source=session_push,
+    online=True,
+    description="Live session activity from the event stream, seconds old.",
     tags={"signal": "behavioral"},
 )

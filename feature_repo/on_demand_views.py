@@ -11,17 +11,19 @@ from feast.on_demand_feature_view import on_demand_feature_view
 from feast.types import Float64, Int64
 
 from feature_repo.data_sources import request_context
-from feature_repo.feature_views import user_behavior
+from feature_repo.feature_views import session_activity, user_behavior
 
 
 @on_demand_feature_view(
-    sources=[user_behavior, request_context],
+    sources=[user_behavior, session_activity, request_context],
     schema=[
         Field(name="is_mobile", dtype=Int64),
         Field(name="is_tablet", dtype=Int64),
         Field(name="hour_of_day", dtype=Int64),
         Field(name="is_weekend", dtype=Int64),
         Field(name="hours_since_last_event_now", dtype=Float64),
+        Field(name="minutes_since_session_event_now", dtype=Float64),
+        Field(name="minutes_since_cart_abandoned_now", dtype=Float64),
     ],
     mode="python",
     description="Device, time of day, weekend and recency measured at request time.",
@@ -32,22 +34,33 @@ def request_features(inputs: dict[str, Any]) -> dict[str, Any]:
     # globals, so its imports live inside it.
     from datetime import UTC, datetime
 
+    def since(now: int, then: Any, unit_seconds: int) -> float | None:
+        return None if then is None else max(0.0, (now - int(then)) / unit_seconds)
+
     out: dict[str, list[Any]] = {
         "is_mobile": [],
         "is_tablet": [],
         "hour_of_day": [],
         "is_weekend": [],
         "hours_since_last_event_now": [],
+        "minutes_since_session_event_now": [],
+        "minutes_since_cart_abandoned_now": [],
     }
-    for device, request_ts, last_event in zip(
-        inputs["device"], inputs["request_ts_s"], inputs["last_event_epoch_s"], strict=True
+    for device, request_ts, last_event, session_event, cart in zip(
+        inputs["device"],
+        inputs["request_ts_s"],
+        inputs["last_event_epoch_s"],
+        inputs["session_last_event_epoch_s"],
+        inputs["last_unpurchased_cart_epoch_s"],
+        strict=True,
     ):
-        moment = datetime.fromtimestamp(int(request_ts), tz=UTC)
+        now = int(request_ts)
+        moment = datetime.fromtimestamp(now, tz=UTC)
         out["is_mobile"].append(int(device == "mobile"))
         out["is_tablet"].append(int(device == "tablet"))
         out["hour_of_day"].append(moment.hour)
         out["is_weekend"].append(int(moment.weekday() >= 5))
-        out["hours_since_last_event_now"].append(
-            None if last_event is None else max(0.0, (int(request_ts) - int(last_event)) / 3600)
-        )
+        out["hours_since_last_event_now"].append(since(now, last_event, 3600))
+        out["minutes_since_session_event_now"].append(since(now, session_event, 60))
+        out["minutes_since_cart_abandoned_now"].append(since(now, cart, 60))
     return out

@@ -12,6 +12,7 @@ from feast import FileSource
 from feature_repo import DEFINITIONS
 from pipelines.feature_store import open_store
 from pipelines.settings import TailorSettings
+from pipelines.streaming.feature_push import ensure_session_log
 
 
 @dataclass(frozen=True)
@@ -40,6 +41,7 @@ def anchored_definitions(data_dir: Path) -> list:
 def apply_definitions(settings: TailorSettings) -> ApplyReport:
     started = time.perf_counter()
     store = open_store(settings)
+    ensure_session_log(settings.session_log_path)
     definitions = anchored_definitions(settings.data_dir)
     store.apply(definitions)
     counts: dict[str, int] = {}

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import logging
+import sys
 import time
-import warnings
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
@@ -22,7 +22,8 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_show_locals=False,
 )
-console = Console()
+# Piped output (CI logs, `| tee`) gets a wide console so decision tables stay readable.
+console = Console(width=None if sys.stdout.isatty() else 160)
 
 
 def _settings() -> TailorSettings:
@@ -40,9 +41,6 @@ def _fail(message: str) -> typer.Exit:
 
 @app.callback()
 def main(verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False) -> None:
-    # Feast and ibis warn about their own internals on every call; users cannot act on it.
-    warnings.filterwarnings("ignore", category=DeprecationWarning)
-    warnings.filterwarnings("ignore", message="On demand feature view is an experimental")
     logging.basicConfig(
         level=logging.INFO if verbose else logging.WARNING,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
@@ -245,6 +243,50 @@ def serve(
 ) -> None:
     """Start the HTTP API (docs at /docs)."""
     _serve(_settings(), host, port)
+
+
+@app.command()
+def stream(
+    consumer: Annotated[
+        str | None, typer.Option(help="Consumer name, unique per worker (default host-pid).")
+    ] = None,
+) -> None:
+    """Run a stream worker: live events -> session features in Feast (redis profile)."""
+    import os
+    import signal
+    import socket
+    import threading
+
+    from pipelines.feature_store import open_store
+    from pipelines.streaming.wiring import redis_client, session_processor
+    from pipelines.streaming.worker import StreamWorker
+
+    settings = _settings()
+    if settings.profile != "redis":
+        raise _fail(
+            "stream workers read the Redis Stream of the redis profile; under the embedded "
+            "profile the API processes events in-process. Set TAILOR_PROFILE=redis."
+        )
+    name = consumer or f"{socket.gethostname()}-{os.getpid()}"
+    worker = StreamWorker(
+        redis_client(settings),
+        settings.stream,
+        session_processor(settings, open_store(settings)),
+        name,
+    )
+    stop = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stop.set())
+    console.print(
+        f"worker {name} consuming {settings.stream.stream_key} as group "
+        f"{settings.stream.group}; Ctrl-C to stop"
+    )
+    started = time.perf_counter()
+    worker.run(stop)
+    console.print(
+        f"worker {name} stopped after {worker.processed_events:,} events "
+        f"in {time.perf_counter() - started:.0f} s"
+    )
 
 
 @app.command()

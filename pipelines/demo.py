@@ -62,14 +62,10 @@ def sample_decisions(settings: TailorSettings) -> Table:
                 }
             )
             decision = engine.decide(request)
-            features = (
-                {}
-                if decision.cold_start or engine.features is None
-                else engine.features.user_features(user_id, device, "US", 0)
-            )
+            signals = decision.signals
             taste = (
-                f"{features.get('top_category_30d')} ({features.get('top_category_share_30d'):.2f})"
-                if features.get("top_category_30d")
+                f"{signals['top_category_30d']} ({signals['top_category_share_30d']:.2f})"
+                if signals["top_category_30d"]
                 else "new user"
             )
             percentile = decision.propensity_percentile

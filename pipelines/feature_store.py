@@ -8,6 +8,7 @@ under it.
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 from string import Template
 from urllib.parse import urlparse
@@ -17,14 +18,22 @@ from feast import FeatureStore, RepoConfig
 
 from pipelines.settings import FEATURE_REPO_DIR, TailorSettings
 
+# Feast and ibis warn about their own internals on every call, and Feast installs
+# "once" filters when imported, so ours must come after that import to take effect.
+warnings.filterwarnings("ignore", category=DeprecationWarning, module=r"(feast|ibis)\.")
+warnings.filterwarnings("ignore", message="On demand feature view is an experimental")
+
 PROFILE_FILES: dict[str, Path] = {
     "embedded": FEATURE_REPO_DIR / "feature_store.yaml",
     "redis": FEATURE_REPO_DIR / "profiles" / "redis.yaml",
 }
 
 
-def redis_connection_string(url: str) -> str:
-    """Translate a redis:// URL into Feast's `host:port,db=N,password=...` form."""
+def redis_connection_string(url: str, timeout_seconds: float) -> str:
+    """Translate a redis:// URL into Feast's `host:port,db=N,password=...` form.
+
+    Socket timeouts go along so a dead Redis fails fast instead of hanging a read.
+    """
     parsed = urlparse(url)
     if parsed.scheme not in ("redis", "rediss"):
         raise ValueError(f"servers.redis_url must start with redis:// or rediss://, got {url!r}")
@@ -36,6 +45,7 @@ def redis_connection_string(url: str) -> str:
         parts.append(f"password={parsed.password}")
     if parsed.scheme == "rediss":
         parts.append("ssl=true")
+    parts += [f"socket_timeout={timeout_seconds}", f"socket_connect_timeout={timeout_seconds}"]
     return ",".join(parts)
 
 
@@ -45,7 +55,9 @@ def repo_config(settings: TailorSettings) -> RepoConfig:
     rendered = template.substitute(
         project=settings.project,
         registry_url=settings.servers.registry_url,
-        redis_connection_string=redis_connection_string(settings.servers.redis_url),
+        redis_connection_string=redis_connection_string(
+            settings.servers.redis_url, settings.servers.redis_timeout_seconds
+        ),
         key_ttl_seconds="null" if ttl is None else str(ttl),
     )
     config = RepoConfig(**yaml.safe_load(rendered))

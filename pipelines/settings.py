@@ -72,6 +72,16 @@ class ServingSettings(BaseModel):
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=1, le=65535)
     placements_file: Path = DEFAULT_PLACEMENTS_FILE
+    feature_budget_ms: float = Field(
+        100.0,
+        gt=0,
+        description="Longest wait for the online store before deciding without it.",
+    )
+    feature_breaker_seconds: float = Field(
+        2.0,
+        ge=0,
+        description="After a failed or slow read, skip the store this long (no pile-up).",
+    )
     baseline_endpoint: bool = Field(
         False,
         description="Expose POST /internal/baseline (Feast lookup + predict only) for benchmarks.",
@@ -84,6 +94,32 @@ class ServerSettings(BaseModel):
     redis_url: str = "redis://127.0.0.1:6379/0"
     registry_url: str = "postgresql+psycopg://postgres@127.0.0.1:5432/tailor"
     key_ttl_seconds: int | None = Field(None, ge=1)
+    redis_timeout_seconds: float = Field(
+        1.0, gt=0, description="Socket timeout for Tailor's own Redis calls (stream, state)."
+    )
+
+
+class StreamSettings(BaseModel):
+    """Live events: the Redis Stream, its consumer group and the session windows."""
+
+    stream_key: str = "tailor:events"
+    group: str = "session-features"
+    batch_size: int = Field(1000, ge=1, le=100_000, description="Entries read per batch.")
+    block_ms: int = Field(20, ge=1, description="How long a read waits for new entries.")
+    claim_idle_ms: int = Field(
+        30_000,
+        ge=1,
+        description="Pending entries idle this long belong to a dead worker and are claimed.",
+    )
+    offline_flush_seconds: float = Field(
+        5.0, gt=0, description="Session rows go to the offline log at most this often."
+    )
+    trim_every_seconds: float = Field(10.0, gt=0)
+    state_ttl_seconds: int = Field(86_400, ge=60, description="Idle session state expiry.")
+    dedup_ttl_seconds: int = Field(
+        86_400, ge=60, description="How long an event id is remembered for idempotence."
+    )
+    max_batch_events: int = Field(10_000, ge=1, description="Largest POST /v1/events batch.")
 
 
 class TailorSettings(BaseSettings):
@@ -99,6 +135,7 @@ class TailorSettings(BaseSettings):
     training: TrainingSettings = TrainingSettings()
     serving: ServingSettings = ServingSettings()
     servers: ServerSettings = ServerSettings()
+    stream: StreamSettings = StreamSettings()
 
     @field_validator("data_dir", "models_dir")
     @classmethod
@@ -139,6 +176,11 @@ class TailorSettings(BaseSettings):
     @property
     def warehouse_path(self) -> Path:
         return self.data_dir / "warehouse.duckdb"
+
+    @property
+    def session_log_path(self) -> Path:
+        """Offline log of pushed session features; training reads it point in time."""
+        return self.data_dir / "session" / "session_activity.parquet"
 
     @property
     def feature_store_dir(self) -> Path:

@@ -6,20 +6,28 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
+from typing import Any
 
-from fastapi import FastAPI, Request
+from fastapi import Body, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from feast import FeatureStore
 from prometheus_client import make_asgi_app
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, TypeAdapter, ValidationError
 
+from pipelines.events import Event
 from pipelines.feature_store import open_store
 from pipelines.model_artifact import ModelNotFoundError, load_artifact
 from pipelines.settings import TailorSettings
+from pipelines.streaming.bus import EventBus
+from pipelines.streaming.wiring import event_bus
 from serving.engine import DecisionEngine
-from serving.features import OnlineFeatures
+from serving.features import FeatureStoreUnavailable, OnlineFeatures
 from serving.placements import load_placements
 from serving.schemas import (
     DecisionBody,
+    EventError,
+    EventsAccepted,
     FeatureStoreHealth,
     HealthBody,
     PersonalizeRequest,
@@ -29,7 +37,10 @@ from serving.schemas import (
 log = logging.getLogger(__name__)
 
 
-def build_engine(settings: TailorSettings) -> DecisionEngine:
+EVENT = TypeAdapter(Event)
+
+
+def build_engine(settings: TailorSettings, store: FeatureStore | None = None) -> DecisionEngine:
     """Invalid placements stop start-up; a missing model or store only degrades decisions."""
     placements = load_placements(settings.serving.placements_file)
     try:
@@ -39,7 +50,12 @@ def build_engine(settings: TailorSettings) -> DecisionEngine:
         model = None
     service = model.feature_service if model else "personalization_v1"
     try:
-        features = OnlineFeatures(open_store(settings), service)
+        features = OnlineFeatures(
+            store or open_store(settings),
+            service,
+            budget_ms=settings.serving.feature_budget_ms,
+            breaker_seconds=settings.serving.feature_breaker_seconds,
+        )
     except Exception:
         log.exception("feature store unavailable at start-up; decisions fall back")
         features = None
@@ -54,8 +70,11 @@ class BaselineRequest(BaseModel):
 def create_app(settings: TailorSettings) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        app.state.engine = build_engine(settings)
+        store = open_store(settings)
+        app.state.engine = build_engine(settings, store)
+        app.state.bus = event_bus(settings, store)
         yield
+        app.state.bus.close()
 
     app = FastAPI(
         title="Tailor",
@@ -86,6 +105,60 @@ def create_app(settings: TailorSettings) -> FastAPI:
             )
         return engine.decide(body)
 
+    @app.post(
+        "/v1/events",
+        response_model=EventsAccepted,
+        responses={422: {"model": EventsAccepted}, 413: {}, 503: {}},
+    )
+    def ingest_events(
+        request: Request,
+        body: dict[str, Any] | list[Any] = Body(
+            description="One canonical event, or a list of them."
+        ),
+    ) -> Any:
+        """Validate each event; the valid ones go to the stream, the others are named."""
+        items = body if isinstance(body, list) else [body]
+        if len(items) > settings.stream.max_batch_events:
+            return JSONResponse(
+                status_code=413,
+                content={
+                    "detail": f"{len(items)} events in one request; "
+                    f"send at most {settings.stream.max_batch_events} per batch"
+                },
+            )
+        accepted: list[Event] = []
+        errors: list[EventError] = []
+        for index, item in enumerate(items):
+            try:
+                accepted.append(EVENT.validate_python(item))
+            except ValidationError as error:
+                errors.extend(
+                    EventError(
+                        index=index,
+                        field=".".join(str(part) for part in issue["loc"]) or "<event>",
+                        message=issue["msg"],
+                    )
+                    for issue in error.errors()
+                )
+        rejected = len(items) - len(accepted)
+        if accepted:
+            bus: EventBus = request.app.state.bus
+            try:
+                bus.publish(accepted)
+            except Exception:
+                log.exception("event stream unavailable")
+                return JSONResponse(
+                    status_code=503,
+                    content={
+                        "detail": "the event stream is unavailable; none of the events "
+                        "was accepted, retry the whole batch"
+                    },
+                )
+        result = EventsAccepted(accepted=len(accepted), rejected=rejected, errors=errors)
+        if not accepted:
+            return JSONResponse(status_code=422, content=result.model_dump())
+        return result
+
     @app.get("/health", response_model=HealthBody)
     def health(request: Request) -> HealthBody:
         engine = engine_of(request)
@@ -96,8 +169,8 @@ def create_app(settings: TailorSettings) -> FastAPI:
                     0, "desktop", "US", int(datetime.now(UTC).timestamp())
                 )
                 store_health = FeatureStoreHealth(reachable=True)
-            except Exception as error:
-                store_health = FeatureStoreHealth(reachable=False, error=type(error).__name__)
+            except FeatureStoreUnavailable as error:
+                store_health = FeatureStoreHealth(reachable=False, error=error.reason)
         healthy = store_health.reachable and engine.model is not None
         return HealthBody(
             status="ok" if healthy else "degraded",
@@ -120,6 +193,6 @@ def create_app(settings: TailorSettings) -> FastAPI:
                 body.context.country,
                 int(datetime.now(UTC).timestamp()),
             )
-            return {"propensity": float(engine.model.predict(engine.model_row(features))[0])}
+            return {"propensity": float(engine.model.predict(engine.model_row(features.values))[0])}
 
     return app

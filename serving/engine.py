@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from pipelines.model_artifact import ModelArtifact
-from serving.features import OnlineFeatures
+from serving.features import FeatureStoreUnavailable, OnlineFeatures, UserFeatures
 from serving.metrics import DECISION_SECONDS, DECISIONS, DEGRADED
 from serving.placements import LoadedPlacements
 from serving.schemas import (
@@ -30,10 +30,44 @@ from serving.scoring import RequestFacts, UserSignals, rank_candidates
 log = logging.getLogger(__name__)
 
 DEFAULT_FEATURE_SERVICE = "personalization_v1"
+SESSION_ACTIVE_MINUTES = 30.0
+STORE_FAILURES = frozenset({"feature_store_unavailable", "feature_store_timeout"})
 
 
 def _as_float(value: Any) -> float:
     return math.nan if value is None else float(value)
+
+
+def user_signals(features: dict[str, Any], percentile: float | None) -> UserSignals:
+    """The taste facts scoring needs; session interest counts only while the session lives."""
+    minutes_idle = features.get("minutes_since_session_event_now")
+    session_views = features.get("session_views_30m") or 0
+    active = minutes_idle is not None and minutes_idle <= SESSION_ACTIVE_MINUTES
+    session_top = features.get("session_top_category") if active and session_views else None
+    return UserSignals(
+        top_category=features.get("top_category_30d"),
+        top_category_share=features.get("top_category_share_30d"),
+        propensity_percentile=percentile,
+        session_top_category=session_top,
+        session_top_share=(
+            (features.get("session_top_category_views_30m") or 0) / session_views
+            if session_top
+            else None
+        ),
+    )
+
+
+def signals_summary(features: dict[str, Any], user: UserSignals) -> dict[str, Any]:
+    return {
+        "top_category_30d": user.top_category,
+        "top_category_share_30d": user.top_category_share,
+        "session_top_category": user.session_top_category,
+        "session_top_share": user.session_top_share,
+        "session_events_30m": features.get("session_events_30m"),
+        "cart_items": features.get("cart_items"),
+        "cart_value": features.get("cart_value"),
+        "minutes_since_cart_abandoned": features.get("minutes_since_cart_abandoned_now"),
+    }
 
 
 class DecisionEngine:
@@ -71,17 +105,18 @@ class DecisionEngine:
             return {}, {}
         context = request.context
         try:
-            features = self.features.user_features(
+            read: UserFeatures = self.features.user_features(
                 request.user_id, context.device, context.country, int(moment.timestamp())
             )
-        except Exception:
-            log.exception("online feature read failed for user %s", request.user_id)
-            degraded.append("feature_store_unavailable")
+        except FeatureStoreUnavailable as error:
+            log.warning("deciding without features for user %s: %s", request.user_id, error)
+            degraded.append(error.reason)
             return {}, {}
+        degraded.extend(f"stale_features:{view}" for view in read.stale_views)
+        features = read.values
         try:
             popularity = self.features.category_popularity(self.categories)
-        except Exception:
-            log.exception("category popularity read failed")
+        except FeatureStoreUnavailable:
             degraded.append("category_stats_unavailable")
             popularity = {}
         return features, popularity
@@ -112,11 +147,7 @@ class DecisionEngine:
                 self.features is None or not features or (self.features.is_cold_start(features))
             )
             propensity, percentile = self._score(features, degraded)
-            user = UserSignals(
-                top_category=None if cold_start else features.get("top_category_30d"),
-                top_category_share=None if cold_start else features.get("top_category_share_30d"),
-                propensity_percentile=percentile,
-            )
+            user = user_signals(features, percentile)
             facts = RequestFacts(
                 device=request.context.device,
                 hour=moment.astimezone(UTC).hour,
@@ -125,7 +156,7 @@ class DecisionEngine:
             ranked = rank_candidates(placement, user, facts, popularity)
             # Without the store there is nothing personal to rank on: serve the safe default.
             winner = ranked[0]
-            if "feature_store_unavailable" in degraded:
+            if STORE_FAILURES.intersection(degraded):
                 winner = next(c for c in ranked if c.variant.id == placement.fallback_variant)
             chosen = winner.variant
             DECISIONS.labels(request.placement, chosen.id).inc()
@@ -154,6 +185,7 @@ class DecisionEngine:
                 propensity=propensity,
                 propensity_percentile=percentile,
                 cold_start=cold_start,
+                signals=signals_summary(features, user),
                 model_version=self.model.version if self.model else None,
                 config_version=self.placements.version,
                 feature_service=self.feature_service,

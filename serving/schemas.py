@@ -71,12 +71,27 @@ class DecisionBody(BaseModel):
     propensity: float | None
     propensity_percentile: float | None
     cold_start: bool = Field(description="True when the store has no behavior for this user.")
+    signals: dict[str, Any] = Field(
+        description="The user facts behind the behavioral score (30-day taste, live session, cart)."
+    )
     model_version: str | None
     config_version: str
     feature_service: str
     degraded: list[str] = Field(
         description="Why the decision is not fully personalized; empty when all went well."
     )
+
+
+class EventError(BaseModel):
+    index: int = Field(description="Position of the event in the posted batch (0 for one event).")
+    field: str
+    message: str
+
+
+class EventsAccepted(BaseModel):
+    accepted: int
+    rejected: int
+    errors: list[EventError]
 
 
 class FeatureStoreHealth(BaseModel):

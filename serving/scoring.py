@@ -20,6 +20,8 @@ class UserSignals:
     top_category: str | None
     top_category_share: float | None
     propensity_percentile: float | None  # None when the model is unavailable
+    session_top_category: str | None = None  # only while a session is active
+    session_top_share: float | None = None
 
 
 @dataclass(frozen=True)
@@ -36,17 +38,28 @@ class ScoredCandidate:
     score: float
 
 
+def _affinity(category: str, top_category: str, share: float) -> float:
+    share = min(max(share, 0.0), 1.0)
+    return NEUTRAL + NEUTRAL * share if category == top_category else NEUTRAL * (1.0 - share)
+
+
 def behavioral_score(
     variant: Variant, user: UserSignals, category_popularity: dict[str, float]
 ) -> float:
-    """Affinity for the variant's category; known users by their taste, new users by the crowd."""
+    """Affinity for the variant's category: the mean of the 30-day taste and the live
+    session's interest, whichever are known; users with neither get the crowd's taste."""
     if variant.category is None:
         return NEUTRAL
-    if user.top_category is not None and user.top_category_share is not None:
-        share = min(max(user.top_category_share, 0.0), 1.0)
-        if variant.category == user.top_category:
-            return NEUTRAL + NEUTRAL * share
-        return NEUTRAL * (1.0 - share)
+    tastes = [
+        (top, share)
+        for top, share in (
+            (user.top_category, user.top_category_share),
+            (user.session_top_category, user.session_top_share),
+        )
+        if top is not None and share is not None
+    ]
+    if tastes:
+        return sum(_affinity(variant.category, top, share) for top, share in tastes) / len(tastes)
     most_popular = max(category_popularity.values(), default=0.0)
     if most_popular <= 0:
         return NEUTRAL

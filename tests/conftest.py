@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -13,6 +14,8 @@ from pathlib import Path
 
 import httpx
 import pytest
+
+from tests.services import PrivateRedis, scratch_database, start_private_redis
 
 TAILOR = Path(sys.executable).parent / "tailor"
 FLOW_USERS = 2500
@@ -116,3 +119,38 @@ def api(flow: Flow) -> Iterator[Server]:
     server = start_server(flow.env)
     yield server
     stop_server(server)
+
+
+@pytest.fixture(scope="session")
+def private_redis() -> Iterator[PrivateRedis]:
+    server = start_private_redis(free_port())
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def registry_url() -> Iterator[str]:
+    with scratch_database() as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def redis_flow(
+    flow: Flow, private_redis: PrivateRedis, registry_url: str, tmp_path_factory
+) -> Flow:
+    """The demo's marts and model served from Redis with the registry on PostgreSQL."""
+    home = tmp_path_factory.mktemp("redis_flow")
+    shutil.copytree(flow.data_dir / "marts", home / "data" / "marts")
+    env = tailor_env(
+        home,
+        TAILOR_PROFILE="redis",
+        TAILOR_MODELS_DIR=str(flow.models_dir),
+        TAILOR_SERVERS__REDIS_URL=private_redis.url,
+        TAILOR_SERVERS__REGISTRY_URL=registry_url,
+        TAILOR_STREAM__CLAIM_IDLE_MS="1000",
+        TAILOR_STREAM__OFFLINE_FLUSH_SECONDS="0.5",
+    )
+    for command in ("apply", "materialize"):
+        result = run_tailor(env, command)
+        assert result.returncode == 0, f"tailor {command}:\n{result.stdout}\n{result.stderr}"
+    return Flow(home=home, env=env, output="")

@@ -1,0 +1,1 @@
+"""Live events: validation, the event bus, session state and the stream worker."""

@@ -1,0 +1,123 @@
+"""Where session state lives: Redis for any number of workers, memory for one process.
+
+Both apply a batch idempotently: an event id already applied is skipped, so a batch
+redelivered after a crash changes nothing, and the returned states are the users'
+current states either way (their snapshot is pushed again, which is harmless).
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Container, Iterable, Sequence
+from typing import Protocol
+
+import redis
+
+from pipelines.events import Event
+from pipelines.streaming.session_state import State, apply_event, mark_changed, new_state
+
+WATCH_RETRIES = 20
+
+
+def _apply_new(state: State, events: list[Event], already_applied: Container[str]) -> None:
+    fresh = [event for event in events if event.event_id not in already_applied]
+    for event in fresh:
+        apply_event(state, event)
+    if fresh:
+        mark_changed(state, time.time_ns() // 1000)
+
+
+def _by_user(events: Iterable[Event]) -> dict[int, list[Event]]:
+    grouped: dict[int, list[Event]] = {}
+    unique = {event.event_id: event for event in reversed(list(events))}  # first one wins
+    for event in sorted(unique.values(), key=lambda e: (e.ts, e.event_id)):
+        grouped.setdefault(event.user_id, []).append(event)
+    return grouped
+
+
+class SessionStore(Protocol):
+    def apply(self, events: Sequence[Event]) -> dict[int, State]: ...
+
+
+class InMemorySessionStore:
+    """The embedded profile's store: one process, so a lock is all the isolation needed."""
+
+    def __init__(self, dedup_ttl_seconds: int) -> None:
+        self._states: dict[int, State] = {}
+        self._seen: OrderedDict[str, float] = OrderedDict()
+        self._dedup_ttl = dedup_ttl_seconds
+        self._lock = threading.Lock()
+
+    def apply(self, events: Sequence[Event]) -> dict[int, State]:
+        now = time.monotonic()
+        with self._lock:
+            while self._seen and next(iter(self._seen.values())) < now - self._dedup_ttl:
+                self._seen.popitem(last=False)
+            touched: dict[int, State] = {}
+            for user_id, user_events in _by_user(events).items():
+                state = self._states.setdefault(user_id, new_state())
+                _apply_new(state, user_events, self._seen)
+                for event in user_events:
+                    self._seen.setdefault(event.event_id, now)
+                touched[user_id] = json.loads(json.dumps(state))  # a copy callers may keep
+            return touched
+
+
+class RedisSessionStore:
+    """States as JSON strings, updated in one optimistic transaction per batch.
+
+    WATCH on the users' keys makes two workers that touch the same user at once
+    serialise: the loser retries on the winner's state. The applied event ids are
+    written in the same transaction, so state and dedup marks never disagree.
+    """
+
+    def __init__(
+        self, client: redis.Redis, prefix: str, state_ttl_seconds: int, dedup_ttl_seconds: int
+    ) -> None:
+        self._client = client
+        self._prefix = prefix
+        self._state_ttl = state_ttl_seconds
+        self._dedup_ttl = dedup_ttl_seconds
+
+    def state_key(self, user_id: int) -> str:
+        return f"{self._prefix}:session:{user_id}"
+
+    def _seen_key(self, event_id: str) -> str:
+        return f"{self._prefix}:seen:{event_id}"
+
+    def apply(self, events: Sequence[Event]) -> dict[int, State]:
+        grouped = _by_user(events)
+        if not grouped:
+            return {}
+        keys = [self.state_key(user_id) for user_id in grouped]
+        candidates = [event for user_events in grouped.values() for event in user_events]
+        for _ in range(WATCH_RETRIES):
+            with self._client.pipeline() as pipe:
+                try:
+                    pipe.watch(*keys)
+                    raw_states = pipe.mget(keys)
+                    seen = pipe.mget([self._seen_key(event.event_id) for event in candidates])
+                    already = {
+                        event.event_id for event, mark in zip(candidates, seen, strict=True) if mark
+                    }
+                    states: dict[int, State] = {}
+                    for (user_id, user_events), raw in zip(
+                        grouped.items(), raw_states, strict=True
+                    ):
+                        state = json.loads(raw) if raw else new_state()
+                        _apply_new(state, user_events, already)
+                        states[user_id] = state
+                    pipe.multi()
+                    for key, state in zip(keys, states.values(), strict=True):
+                        pipe.set(key, json.dumps(state), ex=self._state_ttl)
+                    for event in candidates:
+                        if event.event_id not in already:
+                            pipe.set(self._seen_key(event.event_id), 1, ex=self._dedup_ttl)
+                    pipe.execute()
+                    return states
+                except redis.WatchError:
+                    continue
+        raise RuntimeError(f"session state for {len(keys)} users kept changing under the batch")

@@ -1,0 +1,169 @@
+"""A stream worker: one consumer of the Redis Stream's consumer group.
+
+Delivery is at least once: entries are acknowledged only after their snapshots are
+pushed online and the offline flush covering them is done. Idempotence comes from
+the session store (event ids already applied are skipped). Entries left pending by
+a worker that died are claimed with XAUTOCLAIM once idle for `claim_idle_ms`. The
+stream is trimmed only below what every consumer group has acknowledged.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import redis
+from pydantic import ValidationError
+
+from pipelines.events import Event
+from pipelines.settings import StreamSettings
+from pipelines.streaming.bus import PAYLOAD_FIELD
+from pipelines.streaming.processor import SessionProcessor
+
+log = logging.getLogger(__name__)
+
+Entry = tuple[bytes, dict[bytes, bytes]]
+CLAIM_EVERY_SECONDS = 1.0
+FAILURE_BACKOFF_SECONDS = 0.5
+
+
+def stream_id(raw: bytes | str) -> tuple[int, int]:
+    text = raw.decode() if isinstance(raw, bytes) else raw
+    milliseconds, _, sequence = text.partition("-")
+    return int(milliseconds), int(sequence or 0)
+
+
+@dataclass(frozen=True)
+class BatchStats:
+    entry_ids: list[bytes]
+    events: int
+    users: int
+    pushed_at: float  # wall clock, seconds: when the batch became visible online
+
+
+class StreamWorker:
+    def __init__(
+        self,
+        client: redis.Redis,
+        config: StreamSettings,
+        processor: SessionProcessor,
+        consumer: str,
+        on_batch: Callable[[BatchStats], None] | None = None,
+    ) -> None:
+        self._client = client
+        self._config = config
+        self._processor = processor
+        self.consumer = consumer
+        self._on_batch = on_batch
+        self._unacked: list[bytes] = []
+        self._reread_own_pending = True  # after a restart under the same name, or a failure
+        self._next_claim = 0.0
+        self._next_trim = time.monotonic() + config.trim_every_seconds
+        self.processed_events = 0
+
+    def ensure_group(self) -> None:
+        try:
+            self._client.xgroup_create(
+                self._config.stream_key, self._config.group, id="0", mkstream=True
+            )
+        except redis.ResponseError as error:
+            if "BUSYGROUP" not in str(error):
+                raise
+
+    def _claim(self) -> list[Entry]:
+        _, entries, _ = self._client.xautoclaim(
+            self._config.stream_key,
+            self._config.group,
+            self.consumer,
+            min_idle_time=self._config.claim_idle_ms,
+            start_id="0-0",
+            count=self._config.batch_size,
+        )
+        return [entry for entry in entries if entry[1]]
+
+    def _read(self) -> list[Entry]:
+        start = "0" if self._reread_own_pending else ">"
+        response = self._client.xreadgroup(
+            self._config.group,
+            self.consumer,
+            {self._config.stream_key: start},
+            count=self._config.batch_size,
+            block=None if self._reread_own_pending else self._config.block_ms,
+        )
+        entries = response[0][1] if response else []
+        if self._reread_own_pending and not entries:
+            self._reread_own_pending = False
+        return entries
+
+    def _parse(self, entries: list[Entry]) -> list[Event]:
+        events = []
+        for entry_id, fields in entries:
+            try:
+                events.append(Event.model_validate_json(fields[PAYLOAD_FIELD]))
+            except (KeyError, ValidationError) as error:
+                # Not from our API (which validates); park it rather than block the stream.
+                log.error(
+                    "entry %s is not a valid event, moved to the dead letters: %s", entry_id, error
+                )
+                self._client.xadd(f"{self._config.stream_key}:dead", fields)
+        return events
+
+    def _handle(self, entries: list[Entry]) -> None:
+        events = self._parse(entries)
+        users = self._processor.process(events) if events else 0
+        ids = [entry_id for entry_id, _ in entries]
+        self._unacked.extend(ids)
+        self.processed_events += len(events)
+        if self._on_batch:
+            self._on_batch(BatchStats(ids, len(events), users, time.time()))
+
+    def _flush_and_ack(self) -> None:
+        self._processor.pusher.flush_offline()
+        if self._unacked:
+            self._client.xack(self._config.stream_key, self._config.group, *self._unacked)
+            self._unacked = []
+
+    def trim(self) -> tuple[int, int] | None:
+        """Drop entries every group has acknowledged; returns the new floor id, if any."""
+        floor: tuple[int, int] | None = None
+        for group in self._client.xinfo_groups(self._config.stream_key):
+            candidate = stream_id(group["last-delivered-id"])
+            if group["pending"]:
+                summary = self._client.xpending(self._config.stream_key, group["name"])
+                candidate = min(candidate, stream_id(summary["min"]))
+            floor = candidate if floor is None else min(floor, candidate)
+        if floor and floor != (0, 0):
+            self._client.xtrim(
+                self._config.stream_key, minid=f"{floor[0]}-{floor[1]}", approximate=False
+            )
+        return floor
+
+    def step(self) -> int:
+        """One read-process cycle; returns the number of entries handled."""
+        entries: list[Entry] = []
+        if time.monotonic() >= self._next_claim:
+            entries = self._claim()
+            self._next_claim = time.monotonic() + CLAIM_EVERY_SECONDS
+        entries = entries or self._read()
+        if entries:
+            self._handle(entries)
+        if self._unacked and self._processor.pusher.offline_due():
+            self._flush_and_ack()
+        if time.monotonic() >= self._next_trim:
+            self.trim()
+            self._next_trim = time.monotonic() + self._config.trim_every_seconds
+        return len(entries)
+
+    def run(self, stop: threading.Event) -> None:
+        self.ensure_group()
+        while not stop.is_set():
+            try:
+                self.step()
+            except Exception:  # any failure: keep the entries pending and retry them
+                log.exception("batch failed; its entries stay pending and are retried")
+                self._reread_own_pending = True
+                stop.wait(FAILURE_BACKOFF_SECONDS)
+        self._flush_and_ack()

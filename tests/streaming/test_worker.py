@@ -1,0 +1,199 @@
+"""Stream workers on a real Redis with Feast's Redis online store and PostgreSQL registry."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import threading
+import time
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from pipelines.events import Event
+from pipelines.feature_store import open_store
+from pipelines.settings import TailorSettings
+from pipelines.streaming.bus import RedisStreamBus
+from pipelines.streaming.state_store import RedisSessionStore
+from pipelines.streaming.wiring import redis_client, session_processor
+from pipelines.streaming.worker import StreamWorker
+from tests.conftest import TAILOR, Flow
+
+USERS = 300
+EVENTS_PER_USER = 20  # 14 views, 4 carts, 2 removes: all inside one 30-minute window
+
+
+def settings_for(flow: Flow, stream_key: str) -> TailorSettings:
+    env = flow.env
+    return TailorSettings(
+        profile="redis",
+        data_dir=env["TAILOR_DATA_DIR"],
+        models_dir=env["TAILOR_MODELS_DIR"],
+        servers={
+            "redis_url": env["TAILOR_SERVERS__REDIS_URL"],
+            "registry_url": env["TAILOR_SERVERS__REGISTRY_URL"],
+        },
+        stream={"stream_key": stream_key, "claim_idle_ms": 1000, "offline_flush_seconds": 0.5},
+    )
+
+
+def user_events(user_id: int, start: datetime) -> list[Event]:
+    kinds = ["view"] * 14 + ["add_to_cart"] * 4 + ["remove_from_cart"] * 2
+    return [
+        Event(
+            event_id=f"u{user_id}-{n}",
+            user_id=user_id,
+            session_id=f"s{user_id}",
+            event_type=kind,
+            item_id=n % 4 if kind != "view" else n,
+            category=("books", "toys")[n % 2],
+            price=10.0,
+            device="desktop",
+            country="US",
+            ts=start + timedelta(seconds=30 * n),
+        )
+        for n, kind in enumerate(kinds)
+    ]
+
+
+def expected_cart_items() -> int:
+    # carts at n = 14..17 add items 2,3,0,1; removes at n = 18, 19 drop items 2 and 3
+    return 2
+
+
+def stream_done(client, key: str, group: str) -> bool:
+    groups = {g["name"].decode(): g for g in client.xinfo_groups(key)}
+    info = groups.get(group)
+    return bool(info) and info["pending"] == 0 and info["lag"] == 0
+
+
+def wait_for(condition, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out after {timeout} s waiting for {what}")
+        time.sleep(0.05)
+
+
+def online_session_rows(settings: TailorSettings, users: list[int]) -> dict[str, list]:
+    store = open_store(settings)
+    return store.get_online_features(
+        features=[
+            "session_activity:session_events_30m",
+            "session_activity:session_views_30m",
+            "session_activity:cart_items",
+        ],
+        entity_rows=[{"user_id": user} for user in users],
+    ).to_dict()
+
+
+def start_worker(flow: Flow, key: str, name: str, batch_size: int) -> subprocess.Popen:
+    env = {
+        **flow.env,
+        "TAILOR_STREAM__STREAM_KEY": key,
+        "TAILOR_STREAM__BATCH_SIZE": str(batch_size),
+    }
+    return subprocess.Popen(
+        [str(TAILOR), "stream", "--consumer", name],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+
+def test_a_worker_killed_mid_batch_loses_nothing_and_counts_nothing_twice(redis_flow):
+    key = "test:crash"
+    settings = settings_for(redis_flow, key)
+    client = redis_client(settings)
+    start = datetime.now(UTC) - timedelta(minutes=15)
+    users = list(range(900_001, 900_001 + USERS))
+    events = [event for user in users for event in user_events(user, start)]
+    bus = RedisStreamBus(client, key)
+    for offset in range(0, len(events), 1000):
+        bus.publish(events[offset : offset + 1000])
+    group = settings.stream.group
+
+    doomed = start_worker(redis_flow, key, "doomed", batch_size=50)
+
+    def group_has_read_some() -> bool:
+        groups = client.xinfo_groups(key) if client.exists(key) else []
+        return any(g["entries-read"] and g["entries-read"] >= 500 for g in groups)
+
+    wait_for(group_has_read_some, 60, "the first worker to start reading")
+    doomed.send_signal(signal.SIGKILL)
+    doomed.wait()
+    assert not stream_done(client, key, group), "the first worker finished before it was killed"
+
+    rescuer = start_worker(redis_flow, key, "rescuer", batch_size=500)
+    try:
+        wait_for(lambda: stream_done(client, key, group), 120, "the stream to be drained")
+    finally:
+        rescuer.send_signal(signal.SIGTERM)
+        rescuer.wait(timeout=30)
+
+    rows = online_session_rows(settings, users)
+    assert rows["session_events_30m"] == [EVENTS_PER_USER] * USERS
+    assert rows["session_views_30m"] == [14] * USERS
+    assert rows["cart_items"] == [expected_cart_items()] * USERS
+    states = [
+        client.get(RedisSessionStore(client, settings.project, 60, 60).state_key(u)) for u in users
+    ]
+    assert all(len(json.loads(state)["recent"]) == EVENTS_PER_USER for state in states)
+    # Trimmed only past what the group acknowledged: at most the last delivered entry stays.
+    worker = StreamWorker(
+        client, settings.stream, session_processor(settings, open_store(settings)), "t"
+    )
+    worker.trim()
+    assert client.xlen(key) <= 1
+
+
+def test_entries_are_acknowledged_only_after_the_push(redis_flow):
+    key = "test:ack"
+    settings = settings_for(redis_flow, key)
+    client = redis_client(settings)
+    store = open_store(settings)
+    processor = session_processor(settings, store)
+    pushes = []
+    original = processor.pusher.push_online
+
+    def failing_push(rows):
+        pushes.append(len(rows))
+        if len(pushes) == 1:
+            raise ConnectionError("online store went away")
+        original(rows)
+
+    processor.pusher.push_online = failing_push
+    worker = StreamWorker(client, settings.stream, processor, "acker")
+    worker.ensure_group()
+    RedisStreamBus(client, key).publish(user_events(950_001, datetime.now(UTC)))
+
+    stop = threading.Event()
+    thread = threading.Thread(target=worker.run, args=(stop,))
+    thread.start()
+    wait_for(lambda: stream_done(client, key, settings.stream.group), 30, "the retry to succeed")
+    stop.set()
+    thread.join(timeout=30)
+    assert len(pushes) >= 2  # the failed push was retried, not acknowledged
+    rows = online_session_rows(settings, [950_001])
+    assert rows["session_events_30m"] == [EVENTS_PER_USER]
+
+
+def test_an_entry_that_is_not_an_event_goes_to_the_dead_letters(redis_flow):
+    key = "test:dead"
+    settings = settings_for(redis_flow, key)
+    client = redis_client(settings)
+    worker = StreamWorker(
+        client, settings.stream, session_processor(settings, open_store(settings)), "d"
+    )
+    worker.ensure_group()
+    client.xadd(key, {b"e": b'{"event_id": "x"}'})
+    stop = threading.Event()
+    thread = threading.Thread(target=worker.run, args=(stop,))
+    thread.start()
+    try:
+        wait_for(lambda: client.xlen(f"{key}:dead") == 1, 10, "the dead letter")
+        wait_for(lambda: stream_done(client, key, settings.stream.group), 10, "the ack")
+    finally:
+        stop.set()
+        thread.join(timeout=30)
