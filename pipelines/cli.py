@@ -167,20 +167,44 @@ def apply() -> None:
     _apply(_settings())
 
 
-def _materialize(settings: TailorSettings, start: datetime | None, end: datetime | None) -> None:
-    from pipelines.materialize import materialize as run
-
-    report = run(settings, start, end)
+def _print_materialized(report) -> None:
+    if report is None:
+        console.print("skipped: another materialization holds the lock")
+        return
     entities = ", ".join(f"{view} {n:,} keys" for view, n in report.entities_per_view.items())
     window = f"{report.start:%Y-%m-%d %H:%M}" if report.start else "last run"
     console.print(
-        f"materialized ({report.mode}) {window} -> {report.end:%Y-%m-%d %H:%M} UTC: "
-        f"{entities}; {report.seconds:.1f} s"
+        f"{datetime.now(UTC):%Y-%m-%d %H:%M:%S} materialized ({report.mode}) {window} -> "
+        f"{report.end:%Y-%m-%d %H:%M} UTC: {entities}; {report.seconds:.1f} s"
     )
+
+
+def _materialize(settings: TailorSettings, start: datetime | None, end: datetime | None) -> None:
+    from pipelines.schedule import materialize_locked
+
+    _print_materialized(materialize_locked(settings, start, end))
 
 
 def _utc(moment: datetime | None) -> datetime | None:
     return moment.replace(tzinfo=UTC) if moment and moment.tzinfo is None else moment
+
+
+def _print_status(settings: TailorSettings) -> None:
+    from pipelines.schedule import run_records
+
+    table = Table("started (UTC)", "ok", "mode", "window end", "keys", "seconds", "error")
+    for record in run_records(settings).recent()[:20]:
+        keys = sum((record.entities_per_view or {}).values())
+        table.add_row(
+            record.started_at[:19],
+            "yes" if record.ok else "NO",
+            record.mode or "-",
+            (record.window_end or "-")[:19],
+            f"{keys:,}",
+            f"{record.seconds:.1f}" if record.seconds is not None else "-",
+            record.error or "",
+        )
+    console.print(table)
 
 
 @app.command()
@@ -188,13 +212,42 @@ def materialize(
     start: Annotated[
         datetime | None,
         typer.Option(
-            help="Window start (UTC); default: all history on a new store, else the last run."
+            help="Window start (UTC); default: all history on a new store, else since the last run."
         ),
     ] = None,
     end: Annotated[datetime | None, typer.Option(help="Window end (UTC); default now.")] = None,
+    every: Annotated[
+        str | None, typer.Option(help="Run forever at this interval, e.g. 15m.")
+    ] = None,
+    cron: Annotated[
+        str | None, typer.Option(help="Run forever on a cron schedule, e.g. '*/15 * * * *'.")
+    ] = None,
+    status: Annotated[bool, typer.Option("--status", help="Show recent runs and exit.")] = False,
 ) -> None:
-    """Load the latest feature values into the online store."""
-    _materialize(_settings(), _utc(start), _utc(end))
+    """Load the latest feature values into the online store, once or on a schedule."""
+    import signal
+    import threading
+
+    from pipelines.schedule import Schedule, run_schedule
+
+    settings = _settings()
+    if status:
+        _print_status(settings)
+        return
+    if every is None and cron is None:
+        _materialize(settings, _utc(start), _utc(end))
+        return
+    if start or end:
+        raise _fail("--start/--end apply to a single run; a schedule runs incrementally")
+    try:
+        schedule = Schedule.parse(every, cron)
+    except ValueError as error:
+        raise _fail(str(error)) from error
+    stop = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stop.set())
+    console.print(f"materializing on schedule {every or cron}; Ctrl-C to stop")
+    run_schedule(settings, schedule, stop, _print_materialized)
 
 
 def _train(settings: TailorSettings) -> None:

@@ -1,8 +1,10 @@
 """Load the latest feature values into the online store.
 
-A store that has never been materialized (a new database, a switched profile) gets
-the full history: Feast's incremental mode would only cover the time since the last
-run recorded in the registry.
+A store that has never been materialized, or whose online side has lost the latest
+values (a new or flushed Redis under an old registry), gets the full history:
+Feast's incremental mode would only cover the time since the last run recorded in
+the registry. Push-fed views (live session features) are left alone: their online
+values are newer than anything in their offline log.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import duckdb
-from feast import FeatureView, FileSource
+from feast import FeatureStore, FeatureView, FileSource
 
 from pipelines.feature_store import open_store
 from pipelines.settings import TailorSettings
@@ -47,26 +49,50 @@ def _entities_in_window(
     return int(row[0]) if row else 0
 
 
+def _online_side_is_empty(settings: TailorSettings, store: FeatureStore, view: FeatureView) -> bool:
+    """True when none of a few keys with recent rows has a value online."""
+    source = view.batch_source
+    if not isinstance(source, FileSource) or not view.features:
+        return False
+    path = FileSource.get_uri_for_file_path(settings.data_dir, source.path)
+    keys = ", ".join(view.join_keys)
+    with duckdb.connect() as connection:
+        sample = connection.execute(
+            f"SELECT {keys} FROM read_parquet(?) ORDER BY {source.timestamp_field} DESC LIMIT 5",
+            [path],
+        ).fetchall()
+    if not sample:
+        return False
+    feature = f"{view.name}:{view.features[0].name}"
+    rows = [dict(zip(view.join_keys, values, strict=True)) for values in sample]
+    values = store.get_online_features(features=[feature], entity_rows=rows).to_dict()
+    return all(value is None for value in values[view.features[0].name])
+
+
 def materialize(
     settings: TailorSettings, start: datetime | None = None, end: datetime | None = None
 ) -> MaterializeReport:
     started = time.perf_counter()
     store = open_store(settings)
     end = end or datetime.now(UTC)
-    views = [view for view in store.list_feature_views() if view.online]
+    views = [view for view in store.list_feature_views() if view.online and not view.stream_source]
     if not views:
         raise RuntimeError("no feature views are registered; run `tailor apply` first")
-    never_materialized = any(not view.materialization_intervals for view in views)
-    if start is not None or never_materialized:
+    names = [view.name for view in views]
+    needs_history = start is not None or any(
+        not view.materialization_intervals or _online_side_is_empty(settings, store, view)
+        for view in views
+    )
+    if needs_history:
         mode = "full"
         window_start = start or FULL_HISTORY_START
-        previous: dict[str, datetime | None] = {view.name: None for view in views}
-        store.materialize(start_date=window_start, end_date=end)
+        previous: dict[str, datetime | None] = dict.fromkeys(names)
+        store.materialize(start_date=window_start, end_date=end, feature_views=names)
     else:
         mode = "incremental"
-        window_start = None
         previous = {view.name: view.most_recent_end_time for view in views}
-        store.materialize_incremental(end_date=end)
+        window_start = min(filter(None, previous.values()), default=None)
+        store.materialize_incremental(end_date=end, feature_views=names)
     counts = {
         view.name: _entities_in_window(settings, view, previous[view.name] or start, end)
         for view in views

@@ -122,6 +122,15 @@ class StreamSettings(BaseModel):
     max_batch_events: int = Field(10_000, ge=1, description="Largest POST /v1/events batch.")
 
 
+class SchedulerSettings(BaseModel):
+    """Scheduled materialization."""
+
+    lock_ttl_seconds: float = Field(
+        3600, gt=0, description="Redis profile: a crashed run's lock lapses after this."
+    )
+    keep_runs: int = Field(100, ge=1, description="Run records kept for `--status`.")
+
+
 class TailorSettings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="TAILOR_", env_nested_delimiter="__", extra="forbid", frozen=True
@@ -136,6 +145,7 @@ class TailorSettings(BaseSettings):
     serving: ServingSettings = ServingSettings()
     servers: ServerSettings = ServerSettings()
     stream: StreamSettings = StreamSettings()
+    scheduler: SchedulerSettings = SchedulerSettings()
 
     @field_validator("data_dir", "models_dir")
     @classmethod

@@ -18,6 +18,8 @@ from pydantic import BaseModel, Field, TypeAdapter, ValidationError
 from pipelines.events import Event
 from pipelines.feature_store import open_store
 from pipelines.model_artifact import ModelNotFoundError, load_artifact
+from pipelines.run_records import last_success
+from pipelines.schedule import run_records
 from pipelines.settings import TailorSettings
 from pipelines.streaming.bus import EventBus
 from pipelines.streaming.wiring import event_bus
@@ -172,12 +174,18 @@ def create_app(settings: TailorSettings) -> FastAPI:
             except FeatureStoreUnavailable as error:
                 store_health = FeatureStoreHealth(reachable=False, error=error.reason)
         healthy = store_health.reachable and engine.model is not None
+        try:
+            last_run = last_success(run_records(settings))
+        except Exception:  # the run records live in Redis under the redis profile
+            log.warning("cannot read materialization records", exc_info=True)
+            last_run = None
         return HealthBody(
             status="ok" if healthy else "degraded",
             profile=settings.profile,
             model_version=engine.model.version if engine.model else None,
             feature_store=store_health,
             config_version=engine.placements.version,
+            last_materialization=last_run.finished_at if last_run else None,
         )
 
     if settings.serving.baseline_endpoint:

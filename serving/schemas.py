@@ -105,3 +105,6 @@ class HealthBody(BaseModel):
     model_version: str | None
     feature_store: FeatureStoreHealth
     config_version: str
+    last_materialization: str | None = Field(
+        description="When the last successful materialization finished (UTC), if known."
+    )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 import duckdb
 import pytest
 
@@ -128,6 +130,16 @@ def test_health_reports_model_store_and_config(api, flow):
     assert docs.status_code == 200
     assert "/v1/personalize" in spec["paths"]
     assert "tailor_decisions_total" in metrics
+    assert health["last_materialization"] > "2026"  # the demo's run, as an ISO timestamp
+
+
+def test_features_older_than_their_ttl_are_treated_as_missing(api, flow):
+    user = next(iter(_users_by_taste(flow).values()))
+    later = (datetime.now(UTC) + timedelta(days=5)).isoformat()
+    decision = _decide(api, user_id=user, context={**CONTEXT, "timestamp": later})
+    assert "stale_features:user_behavior" in decision["degraded"]
+    assert decision["signals"]["top_category_30d"] is None
+    assert decision["cold_start"] is True
 
 
 def test_without_a_model_decisions_degrade_but_succeed(flow, tmp_path):

@@ -32,14 +32,18 @@ def test_materialized_features_read_back_from_redis(redis_flow):
         ORDER BY user_id LIMIT 50
         """
     ).fetchall()
-    online = open_store(settings).get_online_features(
-        features=[
-            "user_behavior:sessions_30d",
-            "user_behavior:top_category_30d",
-            "user_behavior:revenue_30d",
-        ],
-        entity_rows=[{"user_id": row[0]} for row in latest],
-    ).to_dict()
+    online = (
+        open_store(settings)
+        .get_online_features(
+            features=[
+                "user_behavior:sessions_30d",
+                "user_behavior:top_category_30d",
+                "user_behavior:revenue_30d",
+            ],
+            entity_rows=[{"user_id": row[0]} for row in latest],
+        )
+        .to_dict()
+    )
     assert online["sessions_30d"] == [row[1] for row in latest]
     assert online["top_category_30d"] == [row[2] for row in latest]
     assert online["revenue_30d"] == pytest.approx([row[3] for row in latest])

@@ -1,0 +1,127 @@
+"""Materialization on a schedule: an interval (`15m`) or a cron expression.
+
+Every run, scheduled or by hand, goes through `materialize_locked`: it takes the run
+lock (a run already in progress makes this one skip, never wait and pile up) and
+records the outcome, so `tailor materialize --status` and /health know the last
+successful run.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import socket
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from croniter import croniter
+
+from pipelines.materialize import MaterializeReport, materialize
+from pipelines.run_lock import FileRunLock, RedisRunLock, RunLock
+from pipelines.run_records import FileRunRecords, RedisRunRecords, RunRecord, RunRecords
+from pipelines.settings import TailorSettings
+from pipelines.streaming.wiring import redis_client
+
+log = logging.getLogger(__name__)
+
+_INTERVAL = re.compile(r"^(\d+)(s|m|h|d)$")
+_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
+
+
+@dataclass(frozen=True)
+class Schedule:
+    every: timedelta | None = None
+    cron: str | None = None
+
+    @classmethod
+    def parse(cls, every: str | None, cron: str | None) -> Schedule:
+        if (every is None) == (cron is None):
+            raise ValueError("give one of --every (e.g. 15m) or --cron (e.g. '*/15 * * * *')")
+        if every is not None:
+            match = _INTERVAL.match(every.strip())
+            if not match or int(match.group(1)) == 0:
+                raise ValueError(
+                    f"--every {every!r} is not an interval: a number and s, m, h or d, e.g. 15m"
+                )
+            return cls(every=timedelta(**{_UNITS[match.group(2)]: int(match.group(1))}))
+        if not croniter.is_valid(cron):
+            raise ValueError(f"--cron {cron!r} is not a cron expression, e.g. '*/15 * * * *'")
+        return cls(cron=cron)
+
+    def next_after(self, moment: datetime) -> datetime:
+        if self.every is not None:
+            return moment + self.every
+        return croniter(self.cron, moment).get_next(datetime)
+
+
+def run_lock(settings: TailorSettings) -> RunLock:
+    if settings.profile == "redis":
+        key = f"{settings.project}:materialize:lock"
+        return RedisRunLock(redis_client(settings), key, settings.scheduler.lock_ttl_seconds)
+    return FileRunLock(settings.feature_store_dir / "materialize.lock")
+
+
+def run_records(settings: TailorSettings) -> RunRecords:
+    keep = settings.scheduler.keep_runs
+    if settings.profile == "redis":
+        return RedisRunRecords(redis_client(settings), f"{settings.project}:materialize:runs", keep)
+    return FileRunRecords(settings.feature_store_dir / "materialize_runs.json", keep)
+
+
+def _record(report: MaterializeReport | None, started: datetime, error: str | None) -> RunRecord:
+    return RunRecord(
+        started_at=started.isoformat(),
+        finished_at=datetime.now(UTC).isoformat(),
+        ok=error is None,
+        mode=report.mode if report else None,
+        window_start=report.start.isoformat() if report and report.start else None,
+        window_end=report.end.isoformat() if report else None,
+        entities_per_view=report.entities_per_view if report else None,
+        seconds=report.seconds if report else None,
+        error=error,
+        runner=f"{socket.gethostname()}-{os.getpid()}",
+    )
+
+
+def materialize_locked(
+    settings: TailorSettings, start: datetime | None = None, end: datetime | None = None
+) -> MaterializeReport | None:
+    """One run under the lock; None when another run holds it. Failures are recorded
+    and raised."""
+    records = run_records(settings)
+    with run_lock(settings).hold() as acquired:
+        if not acquired:
+            log.warning("another materialization is running; skipping this one")
+            return None
+        started = datetime.now(UTC)
+        try:
+            report = materialize(settings, start, end)
+        except Exception as error:
+            records.add(_record(None, started, f"{type(error).__name__}: {error}"))
+            raise
+        records.add(_record(report, started, None))
+        return report
+
+
+def run_schedule(
+    settings: TailorSettings,
+    schedule: Schedule,
+    stop: threading.Event,
+    on_run: Callable[[MaterializeReport | None], None],
+) -> None:
+    """Run until `stop` is set; an interval schedule runs once at start, cron waits."""
+    next_run = datetime.now(UTC) if schedule.every else schedule.next_after(datetime.now(UTC))
+    while not stop.is_set():
+        wait = (next_run - datetime.now(UTC)).total_seconds()
+        if wait > 0 and stop.wait(wait):
+            return
+        try:
+            on_run(materialize_locked(settings))
+        except Exception:
+            log.exception("materialization failed; it is retried at the next slot")
+        now = datetime.now(UTC)
+        while next_run <= now:  # a run longer than the interval skips the missed slots
+            next_run = schedule.next_after(next_run)
