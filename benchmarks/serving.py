@@ -17,9 +17,6 @@ import json
 import os
 import platform
 import random
-import socket
-import subprocess
-import sys
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -27,40 +24,12 @@ from pathlib import Path
 import httpx
 import numpy as np
 
+from pipelines.local_services import start_api
 from pipelines.model_artifact import ModelNotFoundError, load_artifact
 from pipelines.settings import TailorSettings
 
 RESULTS = Path(__file__).resolve().parent / "results" / "serving.json"
 DEVICES = ("mobile", "desktop", "tablet")
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _start_server(port: int) -> subprocess.Popen:
-    env = {**os.environ, "TAILOR_SERVING__BASELINE_ENDPOINT": "true"}
-    tailor = Path(sys.executable).parent / "tailor"
-    process = subprocess.Popen(
-        [str(tailor), "serve", "--port", str(port)],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise SystemExit(f"tailor serve exited:\n{process.stderr.read()}")
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/health", timeout=1).status_code == 200:
-                return process
-        except httpx.TransportError:
-            time.sleep(0.2)
-    process.kill()
-    raise SystemExit("tailor serve did not come up within 90 s")
 
 
 def _body(rng: random.Random, users: int, placement: str | None) -> dict:
@@ -121,9 +90,8 @@ def main() -> None:
         model = load_artifact(settings.models_dir)
     except ModelNotFoundError as error:
         raise SystemExit(f"{error}\nrun `make demo` or `tailor demo --no-serve` first") from error
-    port = _free_port()
-    server = _start_server(port)
-    url = f"http://127.0.0.1:{port}"
+    server = start_api({**os.environ, "TAILOR_SERVING__BASELINE_ENDPOINT": "true"})
+    url = server.url
     users = settings.generator.users
     try:
         warm = min(500, args.requests)
@@ -136,8 +104,7 @@ def main() -> None:
             _drive(url, "/v1/personalize", args.placement, users, args.requests, args.concurrency)
         )
     finally:
-        server.terminate()
-        server.wait(timeout=10)
+        server.stop()
 
     result = {
         "benchmark": "serving",

@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,7 +13,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.services import PrivateRedis, scratch_database, start_private_redis
+from pipelines.local_services import ApiProcess, PrivateRedis, start_api
+from tests.services import scratch_database, start_private_redis
 
 TAILOR = Path(sys.executable).parent / "tailor"
 FLOW_USERS = 2500
@@ -68,50 +67,18 @@ def flow(tmp_path_factory: pytest.TempPathFactory) -> Flow:
     return Flow(home=home, env=env, output=result.stdout)
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-@dataclass(frozen=True)
-class Server:
-    url: str
-    process: subprocess.Popen
-
+class Server(ApiProcess):
     def client(self) -> httpx.Client:
         return httpx.Client(base_url=self.url, timeout=30)
 
 
 def start_server(env: dict[str, str]) -> Server:
-    port = free_port()
-    process = subprocess.Popen(
-        [str(TAILOR), "serve", "--port", str(port)],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"tailor serve exited early:\n{process.stdout.read()}")
-        try:
-            if httpx.get(f"{url}/health", timeout=1).status_code == 200:
-                return Server(url, process)
-        except httpx.TransportError:
-            time.sleep(0.2)
-    process.kill()
-    raise RuntimeError(f"tailor serve did not answer /health within 90 s:\n{process.stdout.read()}")
+    started = start_api(env)
+    return Server(started.url, started.process, started.log)
 
 
 def stop_server(server: Server) -> None:
-    server.process.terminate()
-    try:
-        server.process.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        server.process.kill()
+    server.stop()
 
 
 @pytest.fixture(scope="session")
@@ -123,7 +90,7 @@ def api(flow: Flow) -> Iterator[Server]:
 
 @pytest.fixture(scope="session")
 def private_redis() -> Iterator[PrivateRedis]:
-    server = start_private_redis(free_port())
+    server = start_private_redis()
     yield server
     server.stop()
 

@@ -39,7 +39,7 @@ def stream_id(raw: bytes | str) -> tuple[int, int]:
 @dataclass(frozen=True)
 class BatchStats:
     entry_ids: list[bytes]
-    events: int
+    event_ids: list[str]
     users: int
     pushed_at: float  # wall clock, seconds: when the batch became visible online
 
@@ -59,6 +59,8 @@ class StreamWorker:
         self.consumer = consumer
         self._on_batch = on_batch
         self._unacked: list[bytes] = []
+        self._unacked_lock = threading.Lock()
+        self._flusher: threading.Thread | None = None
         self._reread_own_pending = True  # after a restart under the same name, or a failure
         self._next_claim = 0.0
         self._next_trim = time.monotonic() + config.trim_every_seconds
@@ -115,16 +117,36 @@ class StreamWorker:
         events = self._parse(entries)
         users = self._processor.process(events) if events else 0
         ids = [entry_id for entry_id, _ in entries]
-        self._unacked.extend(ids)
+        with self._unacked_lock:
+            self._unacked.extend(ids)
         self.processed_events += len(events)
         if self._on_batch:
-            self._on_batch(BatchStats(ids, len(events), users, time.time()))
+            self._on_batch(BatchStats(ids, [e.event_id for e in events], users, time.time()))
 
     def _flush_and_ack(self) -> None:
-        self._processor.pusher.flush_offline()
-        if self._unacked:
-            self._client.xack(self._config.stream_key, self._config.group, *self._unacked)
-            self._unacked = []
+        """Write the buffered offline rows, then acknowledge the entries they cover.
+
+        Rows of an entry are buffered before its id joins `_unacked`, so the ids taken
+        here are all covered by the flush that follows. On failure the ids go back and
+        the next flush retries them.
+        """
+        with self._unacked_lock:
+            ids, self._unacked = self._unacked, []
+        try:
+            self._processor.pusher.flush_offline()
+            if ids:
+                self._client.xack(self._config.stream_key, self._config.group, *ids)
+        except Exception:
+            log.exception("offline flush failed; its entries stay pending and are retried")
+            with self._unacked_lock:
+                self._unacked = ids + self._unacked
+
+    def _flush_in_background(self) -> None:
+        """The offline write rewrites a Parquet file: off the read loop, so it does not
+        delay fresh events."""
+        if self._flusher is None or not self._flusher.is_alive():
+            self._flusher = threading.Thread(target=self._flush_and_ack, name="offline-flush")
+            self._flusher.start()
 
     def trim(self) -> tuple[int, int] | None:
         """Drop entries every group has acknowledged; returns the new floor id, if any."""
@@ -151,7 +173,7 @@ class StreamWorker:
         if entries:
             self._handle(entries)
         if self._unacked and self._processor.pusher.offline_due():
-            self._flush_and_ack()
+            self._flush_in_background()
         if time.monotonic() >= self._next_trim:
             self.trim()
             self._next_trim = time.monotonic() + self._config.trim_every_seconds
@@ -166,4 +188,6 @@ class StreamWorker:
                 log.exception("batch failed; its entries stay pending and are retried")
                 self._reread_own_pending = True
                 stop.wait(FAILURE_BACKOFF_SECONDS)
+        if self._flusher is not None:
+            self._flusher.join()
         self._flush_and_ack()

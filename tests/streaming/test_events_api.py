@@ -8,11 +8,11 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from pipelines.local_services import free_port
 from tests.conftest import (
     TAILOR,
     Flow,
     Server,
-    free_port,
     run_tailor,
     start_server,
     stop_server,
