@@ -27,6 +27,7 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/serving.py
+	$(BIN)/python benchmarks/streaming.py
 
 clean:
 	rm -rf data models transformations/target transformations/logs

@@ -60,8 +60,13 @@ def build_engine(settings: TailorSettings, store: FeatureStore | None = None) ->
         )
     except Exception:
         log.exception("feature store unavailable at start-up; decisions fall back")
-        features = None
-    return DecisionEngine(placements, features, model)
+        return DecisionEngine(placements, None, model)
+    engine = DecisionEngine(placements, features, model)
+    try:
+        features.warm_up(engine.categories)
+    except Exception:
+        log.warning("online store not answering at start-up; reads will retry", exc_info=True)
+    return engine
 
 
 class BaselineRequest(BaseModel):

@@ -72,6 +72,12 @@ class OnlineFeatures:
         self._popularity_read_at = float("-inf")
         self._lock = threading.Lock()
 
+    def warm_up(self, categories: list[str]) -> None:
+        """One unbudgeted read at start-up: Feast's first call loads the registry and
+        opens connections (hundreds of ms), which must not count against a request."""
+        self._read_user(0, "desktop", "US", int(time.time()))
+        self._read_popularity(categories)
+
     def _guarded(self, read, *args):
         if time.monotonic() < self._open_until:
             raise FeatureStoreUnavailable("feature_store_unavailable")
