@@ -9,11 +9,13 @@ import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 
 from pipelines.local_services import ApiProcess, PrivateRedis, start_api
+from pipelines.settings import TailorSettings
 from tests.services import scratch_database, start_private_redis
 
 TAILOR = Path(sys.executable).parent / "tailor"
@@ -33,7 +35,18 @@ class Flow:
 
     @property
     def models_dir(self) -> Path:
-        return self.home / "models"
+        return Path(self.env["TAILOR_MODELS_DIR"])
+
+    def settings(self, **overrides: Any) -> TailorSettings:
+        """The settings the flow's commands ran with, for in-process checks."""
+        values: dict[str, Any] = {"data_dir": self.data_dir, "models_dir": self.models_dir}
+        if self.env.get("TAILOR_PROFILE") == "redis":
+            values["profile"] = "redis"
+            values["servers"] = {
+                "redis_url": self.env["TAILOR_SERVERS__REDIS_URL"],
+                "registry_url": self.env["TAILOR_SERVERS__REGISTRY_URL"],
+            }
+        return TailorSettings(**values | overrides)
 
 
 def tailor_env(home: Path, **overrides: str) -> dict[str, str]:

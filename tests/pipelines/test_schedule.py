@@ -15,7 +15,6 @@ import redis
 from pipelines.run_lock import FileRunLock, RedisRunLock
 from pipelines.run_records import RunRecord, last_success
 from pipelines.schedule import Schedule, run_records
-from pipelines.settings import TailorSettings
 from tests.conftest import TAILOR, run_tailor
 
 NOON = datetime(2026, 11, 23, 12, 7, tzinfo=UTC)
@@ -85,17 +84,6 @@ def test_a_redis_lock_keeps_runs_apart_and_lapses_after_a_crash(private_redis):
         assert acquired is True
 
 
-def _redis_settings(env: dict[str, str]) -> TailorSettings:
-    return TailorSettings(
-        profile="redis",
-        data_dir=env["TAILOR_DATA_DIR"],
-        servers={
-            "redis_url": env["TAILOR_SERVERS__REDIS_URL"],
-            "registry_url": env["TAILOR_SERVERS__REGISTRY_URL"],
-        },
-    )
-
-
 def test_two_schedulers_never_run_at_once_and_the_last_success_is_recorded(redis_flow):
     schedulers = [
         subprocess.Popen(
@@ -107,7 +95,7 @@ def test_two_schedulers_never_run_at_once_and_the_last_success_is_recorded(redis
         )
         for _ in range(2)
     ]
-    settings = _redis_settings(redis_flow.env)
+    settings = redis_flow.settings()
     records = run_records(settings)
     before = len(records.recent())
     deadline = time.monotonic() + 60

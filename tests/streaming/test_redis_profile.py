@@ -7,23 +7,10 @@ import psycopg
 import pytest
 
 from pipelines.feature_store import open_store, redis_connection_string
-from pipelines.settings import TailorSettings
-
-
-def redis_settings(flow) -> TailorSettings:
-    env = flow.env
-    return TailorSettings(
-        profile="redis",
-        data_dir=env["TAILOR_DATA_DIR"],
-        servers={
-            "redis_url": env["TAILOR_SERVERS__REDIS_URL"],
-            "registry_url": env["TAILOR_SERVERS__REGISTRY_URL"],
-        },
-    )
 
 
 def test_materialized_features_read_back_from_redis(redis_flow):
-    settings = redis_settings(redis_flow)
+    settings = redis_flow.settings()
     latest = duckdb.sql(
         f"""
         SELECT user_id, sessions_30d, top_category_30d, revenue_30d
@@ -50,7 +37,7 @@ def test_materialized_features_read_back_from_redis(redis_flow):
 
 
 def test_the_registry_lives_in_postgresql(redis_flow):
-    settings = redis_settings(redis_flow)
+    settings = redis_flow.settings()
     assert not (settings.feature_store_dir / "registry.db").exists()
     url = settings.servers.registry_url.replace("postgresql+psycopg://", "postgresql://")
     with psycopg.connect(url) as connection:

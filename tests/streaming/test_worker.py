@@ -25,16 +25,8 @@ EVENTS_PER_USER = 20  # 14 views, 4 carts, 2 removes: all inside one 30-minute w
 
 
 def settings_for(flow: Flow, stream_key: str) -> TailorSettings:
-    env = flow.env
-    return TailorSettings(
-        profile="redis",
-        data_dir=env["TAILOR_DATA_DIR"],
-        models_dir=env["TAILOR_MODELS_DIR"],
-        servers={
-            "redis_url": env["TAILOR_SERVERS__REDIS_URL"],
-            "registry_url": env["TAILOR_SERVERS__REGISTRY_URL"],
-        },
-        stream={"stream_key": stream_key, "claim_idle_ms": 1000, "offline_flush_seconds": 0.5},
+    return flow.settings(
+        stream={"stream_key": stream_key, "claim_idle_ms": 1000, "offline_flush_seconds": 0.5}
     )
 
 
