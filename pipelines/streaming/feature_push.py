@@ -52,16 +52,35 @@ def _frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
 
 
 class SessionFeaturePusher:
+    """Online writes go to the push source's views through `write_to_online_store`:
+    `FeatureStore.push` also re-lists every feature service from the registry on each
+    call (uncached; a PostgreSQL query under the SQL registry), which was half the
+    cost of a small batch."""
+
     def __init__(self, store: FeatureStore, offline_flush_seconds: float) -> None:
         self._store = store
+        self._views: list[str] = []
         self._flush_every = offline_flush_seconds
         self._buffer: list[dict[str, Any]] = []
         self._last_flush = time.monotonic()
         self._lock = threading.Lock()
 
+    def _push_views(self) -> list[str]:
+        if not self._views:  # resolved on first use: the API may start before `tailor apply`
+            self._views = [
+                view.name
+                for view in self._store.list_feature_views()
+                if view.stream_source is not None and view.stream_source.name == PUSH_SOURCE
+            ]
+        if not self._views:
+            raise RuntimeError(f"no feature view reads push source {PUSH_SOURCE}; run tailor apply")
+        return self._views
+
     def push_online(self, rows: list[dict[str, Any]]) -> None:
         if rows:
-            self._store.push(PUSH_SOURCE, _frame(rows), to=PushMode.ONLINE)
+            frame = _frame(rows)
+            for view in self._push_views():
+                self._store.write_to_online_store(view, frame, allow_registry_cache=True)
         with self._lock:
             self._buffer.extend(rows)
 
