@@ -71,11 +71,12 @@ def _env(settings: TailorSettings) -> dict[str, str]:
 def _run_worker(settings_json: str, stats: mp.Queue, stop: mp.Event) -> None:
     """The worker process: the same StreamWorker `tailor stream` runs, reporting batches."""
     settings = TailorSettings.model_validate_json(settings_json)
+    name = f"bench-{os.getpid()}"
     worker = StreamWorker(
         redis_client(settings),
         settings.stream,
-        session_processor(settings, open_store(settings)),
-        f"bench-{os.getpid()}",
+        session_processor(settings, open_store(settings), name),
+        name,
         on_batch=lambda batch: stats.put(batch),
     )
     stopping = threading.Event()

@@ -33,7 +33,7 @@ request_context = RequestSource(
 
 session_log_source = FileSource(
     name="session_activity_log",
-    path="session/session_activity.parquet",
+    path="session/*.parquet",  # one part per worker flush: appends never rewrite
     timestamp_field="event_timestamp",
     description="Offline log of the session features the stream workers pushed.",
 )

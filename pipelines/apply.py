@@ -41,7 +41,7 @@ def anchored_definitions(data_dir: Path) -> list:
 def apply_definitions(settings: TailorSettings) -> ApplyReport:
     started = time.perf_counter()
     store = open_store(settings)
-    ensure_session_log(settings.session_log_path)
+    ensure_session_log(settings.session_log_dir)
     definitions = anchored_definitions(settings.data_dir)
     store.apply(definitions)
     counts: dict[str, int] = {}

@@ -306,6 +306,7 @@ def stream(
 ) -> None:
     """Run a stream worker: live events -> session features in Feast (redis profile)."""
     import os
+    import re
     import signal
     import socket
     import threading
@@ -321,10 +322,12 @@ def stream(
             "profile the API processes events in-process. Set TAILOR_PROFILE=redis."
         )
     name = consumer or f"{socket.gethostname()}-{os.getpid()}"
+    if not re.fullmatch(r"[A-Za-z0-9._-]{1,100}", name):
+        raise _fail(f"--consumer {name!r}: use letters, digits, '.', '_' or '-' (it names files)")
     worker = StreamWorker(
         redis_client(settings),
         settings.stream,
-        session_processor(settings, open_store(settings)),
+        session_processor(settings, open_store(settings), name),
         name,
     )
     stop = threading.Event()

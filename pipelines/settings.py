@@ -188,9 +188,9 @@ class TailorSettings(BaseSettings):
         return self.data_dir / "warehouse.duckdb"
 
     @property
-    def session_log_path(self) -> Path:
-        """Offline log of pushed session features; training reads it point in time."""
-        return self.data_dir / "session" / "session_activity.parquet"
+    def session_log_dir(self) -> Path:
+        """Offline log of pushed session features (Parquet parts); training reads it."""
+        return self.data_dir / "session"
 
     @property
     def feature_store_dir(self) -> Path:

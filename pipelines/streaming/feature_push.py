@@ -1,13 +1,16 @@
-"""Push session snapshots to Feast: online at once, offline in batches.
+"""Session snapshots to Feast: online at once, to the offline log in batches.
 
-Feast's offline push to a Parquet source rewrites the whole file, so pushing it per
-batch would cost O(history) every few milliseconds; rows are buffered and appended
-at most every `offline_flush_seconds`. Callers acknowledge stream entries only after
-the flush that covers them, so a crash loses no offline row either.
+The offline log is a folder of Parquet parts that Feast reads as one source. Feast's
+own offline push to a Parquet source reads, concatenates and rewrites the whole file:
+O(history) per call, and two workers doing it at once lose each other's rows. So each
+flush writes a new part of its own (renamed into place, never half-visible), at most
+every `offline_flush_seconds`. Callers acknowledge stream entries only after the
+flush that covers them, so a crash loses no offline row either.
 """
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from pathlib import Path
@@ -17,7 +20,6 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 from feast import FeatureStore
-from feast.data_source import PushMode
 
 PUSH_SOURCE = "session_push"
 
@@ -39,11 +41,11 @@ SESSION_LOG_SCHEMA = pa.schema(
 )
 
 
-def ensure_session_log(path: Path) -> None:
-    """Feast appends to the log by reading it first, so it must exist from the start."""
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        pq.write_table(SESSION_LOG_SCHEMA.empty_table(), path)
+def ensure_session_log(folder: Path) -> None:
+    """An empty part gives the source its schema before any worker has flushed."""
+    folder.mkdir(parents=True, exist_ok=True)
+    if not any(folder.glob("*.parquet")):
+        pq.write_table(SESSION_LOG_SCHEMA.empty_table(), folder / "part-empty.parquet")
 
 
 def _frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
@@ -57,8 +59,12 @@ class SessionFeaturePusher:
     call (uncached; a PostgreSQL query under the SQL registry), which was half the
     cost of a small batch."""
 
-    def __init__(self, store: FeatureStore, offline_flush_seconds: float) -> None:
+    def __init__(
+        self, store: FeatureStore, log_dir: Path, writer: str, offline_flush_seconds: float
+    ) -> None:
         self._store = store
+        self._log_dir = log_dir
+        self._writer = writer
         self._views: list[str] = []
         self._flush_every = offline_flush_seconds
         self._buffer: list[dict[str, Any]] = []
@@ -84,6 +90,13 @@ class SessionFeaturePusher:
         with self._lock:
             self._buffer.extend(rows)
 
+    def _write_part(self, table: pa.Table) -> None:
+        self._log_dir.mkdir(parents=True, exist_ok=True)
+        name = f"part-{self._writer}-{time.time_ns()}.parquet"
+        temporary = self._log_dir / f".{name}.tmp"  # not matched by the source's *.parquet
+        pq.write_table(table, temporary)
+        os.replace(temporary, self._log_dir / name)
+
     def offline_due(self) -> bool:
         return time.monotonic() - self._last_flush >= self._flush_every
 
@@ -93,7 +106,7 @@ class SessionFeaturePusher:
             rows, self._buffer = self._buffer, []
             try:
                 if rows:
-                    self._store.push(PUSH_SOURCE, _frame(rows), to=PushMode.OFFLINE)
+                    self._write_part(pa.Table.from_pylist(rows, schema=SESSION_LOG_SCHEMA))
             except Exception:
                 self._buffer = rows + self._buffer
                 raise

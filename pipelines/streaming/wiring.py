@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import redis
 from feast import FeatureStore
 from redis.backoff import ExponentialBackoff
@@ -25,9 +27,14 @@ def redis_client(settings: TailorSettings) -> redis.Redis:
     )
 
 
-def session_processor(settings: TailorSettings, store: FeatureStore) -> SessionProcessor:
+def session_processor(
+    settings: TailorSettings, store: FeatureStore, writer: str
+) -> SessionProcessor:
+    """`writer` names this process in the offline log's part files (unique per worker)."""
     config = settings.stream
-    pusher = SessionFeaturePusher(store, config.offline_flush_seconds)
+    pusher = SessionFeaturePusher(
+        store, settings.session_log_dir, writer, config.offline_flush_seconds
+    )
     if settings.profile == "redis":
         state = RedisSessionStore(
             redis_client(settings),
@@ -42,4 +49,4 @@ def session_processor(settings: TailorSettings, store: FeatureStore) -> SessionP
 def event_bus(settings: TailorSettings, store: FeatureStore) -> EventBus:
     if settings.profile == "redis":
         return RedisStreamBus(redis_client(settings), settings.stream.stream_key)
-    return InProcessEventBus(session_processor(settings, store))
+    return InProcessEventBus(session_processor(settings, store, f"api-{os.getpid()}"))

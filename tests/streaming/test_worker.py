@@ -9,6 +9,7 @@ import threading
 import time
 from datetime import UTC, datetime, timedelta
 
+import pandas as pd
 import pytest
 
 from pipelines.events import Event
@@ -132,9 +133,23 @@ def test_a_worker_killed_mid_batch_loses_nothing_and_counts_nothing_twice(redis_
         client.get(RedisSessionStore(client, settings.project, 60, 60).state_key(u)) for u in users
     ]
     assert all(len(json.loads(state)["recent"]) == EVENTS_PER_USER for state in states)
+    # Training sees what serving saw: the offline log (one part per flush) has the same rows.
+    entities = pd.DataFrame({"user_id": users, "event_timestamp": datetime.now(UTC)})
+    history = (
+        open_store(settings)
+        .get_historical_features(
+            entity_df=entities,
+            features=["session_activity:session_events_30m", "session_activity:cart_items"],
+        )
+        .to_df()
+        .sort_values("user_id")
+    )
+    assert history["session_events_30m"].tolist() == [EVENTS_PER_USER] * USERS
+    assert history["cart_items"].tolist() == [expected_cart_items()] * USERS
+    assert len(list(settings.session_log_dir.glob("part-rescuer-*.parquet"))) >= 1
     # Trimmed only past what the group acknowledged: at most the last delivered entry stays.
     worker = StreamWorker(
-        client, settings.stream, session_processor(settings, open_store(settings)), "t"
+        client, settings.stream, session_processor(settings, open_store(settings), "t"), "t"
     )
     worker.trim()
     assert client.xlen(key) <= 1
@@ -145,7 +160,7 @@ def test_entries_are_acknowledged_only_after_the_push(redis_flow):
     settings = settings_for(redis_flow, key)
     client = redis_client(settings)
     store = open_store(settings)
-    processor = session_processor(settings, store)
+    processor = session_processor(settings, store, "acker")
     pushes = []
     original = processor.pusher.push_online
 
@@ -176,7 +191,7 @@ def test_an_entry_that_is_not_an_event_goes_to_the_dead_letters(redis_flow):
     settings = settings_for(redis_flow, key)
     client = redis_client(settings)
     worker = StreamWorker(
-        client, settings.stream, session_processor(settings, open_store(settings)), "d"
+        client, settings.stream, session_processor(settings, open_store(settings), "d"), "d"
     )
     worker.ensure_group()
     client.xadd(key, {b"e": b'{"event_id": "x"}'})
