@@ -49,6 +49,7 @@ async def _drive(
     bodies = [_body(rng, users, placement) for _ in range(requests)]
     latencies: list[float] = []
     errors = 0
+    degraded = 0  # decisions that fell back (e.g. a read over the latency budget)
     queue: asyncio.Queue[dict] = asyncio.Queue()
     for body in bodies:
         queue.put_nowait(body)
@@ -56,13 +57,14 @@ async def _drive(
     async with httpx.AsyncClient(base_url=url, limits=limits, timeout=30) as client:
 
         async def worker() -> None:
-            nonlocal errors
+            nonlocal errors, degraded
             while not queue.empty():
                 body = queue.get_nowait()
                 started = time.perf_counter()
                 response = await client.post(path, json=body)
                 latencies.append(time.perf_counter() - started)
                 errors += response.status_code != 200
+                degraded += response.status_code == 200 and bool(response.json().get("degraded"))
 
         started = time.perf_counter()
         await asyncio.gather(*(worker() for _ in range(concurrency)))
@@ -71,6 +73,7 @@ async def _drive(
     return {
         "requests": requests,
         "errors": errors,
+        "degraded": degraded,
         "concurrency": concurrency,
         "p50_ms": float(np.percentile(millis, 50)),
         "p99_ms": float(np.percentile(millis, 99)),
@@ -103,6 +106,9 @@ def main() -> None:
         personalize = asyncio.run(
             _drive(url, "/v1/personalize", args.placement, users, args.requests, args.concurrency)
         )
+    except httpx.HTTPError:
+        print(f"the server failed; its log ends with:\n{server.output()[-3000:]}")
+        raise
     finally:
         server.stop()
 
@@ -124,7 +130,8 @@ def main() -> None:
         figures = result[name]
         print(
             f"{name:28s} p50 {figures['p50_ms']:6.2f} ms  p99 {figures['p99_ms']:6.2f} ms  "
-            f"{figures['requests_per_s']:7.0f} req/s  errors {figures['errors']}"
+            f"{figures['requests_per_s']:7.0f} req/s  errors {figures['errors']}  "
+            f"degraded {figures['degraded']}"
         )
     print(
         f"personalize / baseline: p50 x{result['p50_ratio_vs_baseline']:.2f}, "

@@ -77,10 +77,11 @@ class ServingSettings(BaseModel):
         gt=0,
         description="Longest wait for the online store before deciding without it.",
     )
+    feature_breaker_failures: int = Field(
+        3, ge=1, description="Failed or slow reads in a row that open the circuit breaker."
+    )
     feature_breaker_seconds: float = Field(
-        2.0,
-        ge=0,
-        description="After a failed or slow read, skip the store this long (no pile-up).",
+        2.0, ge=0, description="How long an open breaker skips the store (no pile-up)."
     )
     baseline_endpoint: bool = Field(
         False,

@@ -57,6 +57,7 @@ def build_engine(settings: TailorSettings, store: FeatureStore | None = None) ->
             service,
             budget_ms=settings.serving.feature_budget_ms,
             breaker_seconds=settings.serving.feature_breaker_seconds,
+            breaker_failures=settings.serving.feature_breaker_failures,
         )
     except Exception:
         log.exception("feature store unavailable at start-up; decisions fall back")
@@ -196,16 +197,19 @@ def create_app(settings: TailorSettings) -> FastAPI:
     if settings.serving.baseline_endpoint:
 
         @app.post("/internal/baseline", include_in_schema=False)
-        def baseline(body: BaselineRequest, request: Request) -> dict[str, float]:
+        def baseline(body: BaselineRequest, request: Request) -> Any:
             """Feast lookup + predict only: the floor the benchmark compares against."""
             engine = engine_of(request)
             assert engine.features is not None and engine.model is not None
-            features = engine.features.user_features(
-                body.user_id,
-                body.context.device,
-                body.context.country,
-                int(datetime.now(UTC).timestamp()),
-            )
+            try:
+                features = engine.features.user_features(
+                    body.user_id,
+                    body.context.device,
+                    body.context.country,
+                    int(datetime.now(UTC).timestamp()),
+                )
+            except FeatureStoreUnavailable as error:
+                return JSONResponse(status_code=503, content={"detail": error.reason})
             return {"propensity": float(engine.model.predict(engine.model_row(features.values))[0])}
 
     return app

@@ -36,9 +36,10 @@ class OnlineFeatures:
     their view's TTL are blanked here and the view is reported stale. Popularity
     changes once a day with the marts, so it is read at most once a minute.
 
-    Reads run on a small pool and are waited for at most `budget_ms`; after a failure
-    or a timeout the store is skipped for `breaker_seconds`, so a dead Redis costs
-    each request nothing instead of a client's retry schedule.
+    Reads run on a small pool and are waited for at most `budget_ms`; after
+    `breaker_failures` failures or timeouts in a row the store is skipped for
+    `breaker_seconds`, so a dead Redis costs each request nothing instead of a
+    client's retry schedule, while one slow read under load only costs its request.
     """
 
     def __init__(
@@ -47,11 +48,14 @@ class OnlineFeatures:
         service_name: str,
         budget_ms: float,
         breaker_seconds: float,
+        breaker_failures: int,
         popularity_ttl_seconds: float = 60.0,
     ) -> None:
         self._store = store
         self._budget = budget_ms / 1000
         self._breaker_seconds = breaker_seconds
+        self._breaker_failures = breaker_failures
+        self._failures_in_a_row = 0
         self._open_until = float("-inf")
         self._pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="online-read")
         self.service_name = service_name
@@ -83,13 +87,20 @@ class OnlineFeatures:
             raise FeatureStoreUnavailable("feature_store_unavailable")
         future = self._pool.submit(read, *args)
         try:
-            return future.result(timeout=self._budget)
+            result = future.result(timeout=self._budget)
         except FutureTimeout:
-            self._open_until = time.monotonic() + self._breaker_seconds
+            self._count_failure()
             raise FeatureStoreUnavailable("feature_store_timeout") from None
         except Exception as error:
-            self._open_until = time.monotonic() + self._breaker_seconds
+            self._count_failure()
             raise FeatureStoreUnavailable("feature_store_unavailable") from error
+        self._failures_in_a_row = 0
+        return result
+
+    def _count_failure(self) -> None:
+        self._failures_in_a_row += 1
+        if self._failures_in_a_row >= self._breaker_failures:
+            self._open_until = time.monotonic() + self._breaker_seconds
 
     def user_features(
         self, user_id: int, device: str, country: str, request_ts_s: int

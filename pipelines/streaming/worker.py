@@ -26,7 +26,6 @@ from pipelines.streaming.processor import SessionProcessor
 log = logging.getLogger(__name__)
 
 Entry = tuple[bytes, dict[bytes, bytes]]
-CLAIM_EVERY_SECONDS = 1.0
 FAILURE_BACKOFF_SECONDS = 0.5
 
 
@@ -62,6 +61,9 @@ class StreamWorker:
         self._unacked_lock = threading.Lock()
         self._flusher: threading.Thread | None = None
         self._reread_own_pending = True  # after a restart under the same name, or a failure
+        # XAUTOCLAIM scans the pending list, which holds ~offline_flush_seconds of this
+        # worker's own entries; looking a few times per idle period is enough.
+        self._claim_every = min(config.claim_idle_ms / 4000, 5.0)
         self._next_claim = 0.0
         self._next_trim = time.monotonic() + config.trim_every_seconds
         self.processed_events = 0
@@ -168,7 +170,7 @@ class StreamWorker:
         entries: list[Entry] = []
         if time.monotonic() >= self._next_claim:
             entries = self._claim()
-            self._next_claim = time.monotonic() + CLAIM_EVERY_SECONDS
+            self._next_claim = time.monotonic() + self._claim_every
         entries = entries or self._read()
         if entries:
             self._handle(entries)

@@ -167,7 +167,8 @@ def test_with_redis_down_events_are_refused_and_decisions_fall_back(redis_flow, 
     assert "none of the events was accepted" in events.json()["detail"]
     assert decision.status_code == 200
     body = decision.json()
-    assert "feature_store_unavailable" in body["degraded"]
+    # A refused connection may fail fast or outlast the 100 ms budget: either way, fallback.
+    assert {"feature_store_unavailable", "feature_store_timeout"} & set(body["degraded"])
     assert body["variant"]["id"] == "welcome"
 
 
