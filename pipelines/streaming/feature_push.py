@@ -102,13 +102,14 @@ class SessionFeaturePusher:
 
     def flush_offline(self) -> int:
         """Append the buffered rows to the offline log; returns how many were written."""
-        with self._lock:
+        with self._lock:  # held only to swap: online pushes go on during the write
             rows, self._buffer = self._buffer, []
-            try:
-                if rows:
-                    self._write_part(pa.Table.from_pylist(rows, schema=SESSION_LOG_SCHEMA))
-            except Exception:
+        try:
+            if rows:
+                self._write_part(pa.Table.from_pylist(rows, schema=SESSION_LOG_SCHEMA))
+        except Exception:
+            with self._lock:
                 self._buffer = rows + self._buffer
-                raise
-            self._last_flush = time.monotonic()
-            return len(rows)
+            raise
+        self._last_flush = time.monotonic()
+        return len(rows)

@@ -144,8 +144,8 @@ class StreamWorker:
                 self._unacked = ids + self._unacked
 
     def _flush_in_background(self) -> None:
-        """The offline write rewrites a Parquet file: off the read loop, so it does not
-        delay fresh events."""
+        """The offline write is file I/O: off the read loop, so it never delays fresh
+        events."""
         if self._flusher is None or not self._flusher.is_alive():
             self._flusher = threading.Thread(target=self._flush_and_ack, name="offline-flush")
             self._flusher.start()
