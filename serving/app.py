@@ -13,7 +13,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from feast import FeatureStore
 from prometheus_client import make_asgi_app
-from pydantic import BaseModel, Field, TypeAdapter, ValidationError
+from pydantic import BaseModel, Field, ValidationError
 
 from pipelines.events import Event
 from pipelines.feature_store import open_store
@@ -23,7 +23,7 @@ from pipelines.schedule import run_records
 from pipelines.settings import TailorSettings
 from pipelines.streaming.bus import EventBus
 from pipelines.streaming.wiring import event_bus
-from serving.engine import DecisionEngine
+from serving.engine import DecisionEngine, feature_service_for
 from serving.features import FeatureStoreUnavailable, OnlineFeatures
 from serving.placements import load_placements
 from serving.schemas import (
@@ -39,9 +39,6 @@ from serving.schemas import (
 log = logging.getLogger(__name__)
 
 
-EVENT = TypeAdapter(Event)
-
-
 def build_engine(settings: TailorSettings, store: FeatureStore | None = None) -> DecisionEngine:
     """Invalid placements stop start-up; a missing model or store only degrades decisions."""
     placements = load_placements(settings.serving.placements_file)
@@ -50,7 +47,7 @@ def build_engine(settings: TailorSettings, store: FeatureStore | None = None) ->
     except ModelNotFoundError as error:
         log.warning("serving without a model: %s", error)
         model = None
-    service = model.feature_service if model else "personalization_v1"
+    service = feature_service_for(model)
     try:
         features = OnlineFeatures(
             store or open_store(settings),
@@ -81,6 +78,7 @@ def create_app(settings: TailorSettings) -> FastAPI:
         store = open_store(settings)
         app.state.engine = build_engine(settings, store)
         app.state.bus = event_bus(settings, store)
+        app.state.run_records = run_records(settings)  # one client, not one per /health
         yield
         app.state.bus.close()
 
@@ -138,7 +136,7 @@ def create_app(settings: TailorSettings) -> FastAPI:
         errors: list[EventError] = []
         for index, item in enumerate(items):
             try:
-                accepted.append(EVENT.validate_python(item))
+                accepted.append(Event.model_validate(item))
             except ValidationError as error:
                 errors.extend(
                     EventError(
@@ -181,7 +179,7 @@ def create_app(settings: TailorSettings) -> FastAPI:
                 store_health = FeatureStoreHealth(reachable=False, error=error.reason)
         healthy = store_health.reachable and engine.model is not None
         try:
-            last_run = last_success(run_records(settings))
+            last_run = last_success(request.app.state.run_records)
         except Exception:  # the run records live in Redis under the redis profile
             log.warning("cannot read materialization records", exc_info=True)
             last_run = None

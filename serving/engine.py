@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from feature_repo.feature_services import personalization_v1
 from pipelines.model_artifact import ModelArtifact
 from serving.features import FeatureStoreUnavailable, OnlineFeatures, UserFeatures
 from serving.metrics import DECISION_SECONDS, DECISIONS, DEGRADED
@@ -29,7 +30,15 @@ from serving.scoring import RequestFacts, UserSignals, rank_candidates
 
 log = logging.getLogger(__name__)
 
-DEFAULT_FEATURE_SERVICE = "personalization_v1"
+DEFAULT_FEATURE_SERVICE = personalization_v1.name
+
+
+def feature_service_for(model: ModelArtifact | None) -> str:
+    """The model's own service, so features always match its training; the default
+    when serving without a model."""
+    return model.feature_service if model else DEFAULT_FEATURE_SERVICE
+
+
 SESSION_ACTIVE_MINUTES = 30.0
 STORE_FAILURES = frozenset({"feature_store_unavailable", "feature_store_timeout"})
 
@@ -91,7 +100,7 @@ class DecisionEngine:
 
     @property
     def feature_service(self) -> str:
-        return self.model.feature_service if self.model else DEFAULT_FEATURE_SERVICE
+        return feature_service_for(self.model)
 
     def model_row(self, features: dict[str, Any]) -> np.ndarray:
         assert self.model is not None

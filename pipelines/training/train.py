@@ -12,6 +12,7 @@ import lightgbm as lgb
 import numpy as np
 import pandas as pd
 
+from feature_repo.feature_services import personalization_v1
 from pipelines.feature_store import open_store
 from pipelines.model_artifact import save_artifact
 from pipelines.settings import TailorSettings
@@ -24,7 +25,7 @@ from pipelines.training.metrics import (
 from pipelines.training.observations import build_observations
 from pipelines.training.split import temporal_split
 
-FEATURE_SERVICE = "personalization_v1"
+FEATURE_SERVICE = personalization_v1.name
 
 
 @dataclass(frozen=True)
