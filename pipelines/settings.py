@@ -15,7 +15,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, Field, SecretStr, field_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -87,6 +87,16 @@ class ServingSettings(BaseModel):
         False,
         description="Expose POST /internal/baseline (Feast lookup + predict only) for benchmarks.",
     )
+    admin_api_key: SecretStr | None = Field(
+        None,
+        description="Key for /v1/admin/* (header X-API-Key); unset keeps the admin API closed.",
+    )
+    watch_placements: bool = Field(
+        True, description="Reload the placements file when it changes on disk."
+    )
+    explain_top_features: int = Field(
+        5, ge=0, le=50, description="Model feature contributions returned per decision."
+    )
 
 
 class ServerSettings(BaseModel):
@@ -123,6 +133,42 @@ class StreamSettings(BaseModel):
     max_batch_events: int = Field(10_000, ge=1, description="Largest POST /v1/events batch.")
 
 
+class DecisionSettings(BaseModel):
+    """Decision log, trigger outbox and opt-out list: one SQL database through SQLAlchemy."""
+
+    database_url: str | None = Field(
+        None,
+        description="Default: SQLite at <data_dir>/decisions.db on the embedded profile, "
+        "the registry's PostgreSQL database on the redis profile.",
+    )
+    log_flush_seconds: float = Field(
+        0.2, gt=0, description="The log writer commits buffered decisions at least this often."
+    )
+    log_batch_size: int = Field(500, ge=1, description="Decisions per INSERT batch.")
+    log_queue_max: int = Field(
+        100_000,
+        ge=1,
+        description="Decisions buffered while the database is slow or down; beyond this "
+        "they spill to <data_dir>/decision_spill/ and are replayed later.",
+    )
+    webhook_url: str | None = Field(
+        None, description="Where triggers without their own webhook are POSTed; None stores only."
+    )
+    webhook_timeout_seconds: float = Field(2.0, gt=0)
+    webhook_max_attempts: int = Field(
+        8, ge=1, description="Deliveries tried before a trigger is marked failed."
+    )
+    webhook_backoff_seconds: float = Field(
+        1.0, gt=0, description="First retry delay; it doubles per attempt, capped at 5 minutes."
+    )
+    dispatch_interval_seconds: float = Field(
+        1.0, gt=0, description="How often the dispatcher looks for due triggers."
+    )
+    opt_out_refresh_seconds: float = Field(
+        30.0, gt=0, description="How often each API process re-reads the opt-out list."
+    )
+
+
 class SchedulerSettings(BaseModel):
     """Scheduled materialization."""
 
@@ -147,6 +193,7 @@ class TailorSettings(BaseSettings):
     servers: ServerSettings = ServerSettings()
     stream: StreamSettings = StreamSettings()
     scheduler: SchedulerSettings = SchedulerSettings()
+    decisions: DecisionSettings = DecisionSettings()
 
     @field_validator("data_dir", "models_dir")
     @classmethod
@@ -192,6 +239,20 @@ class TailorSettings(BaseSettings):
     def session_log_dir(self) -> Path:
         """Offline log of pushed session features (Parquet parts); training reads it."""
         return self.data_dir / "session"
+
+    @property
+    def decision_database_url(self) -> str:
+        """Where decisions, triggers and opt-outs live: beside the data on the embedded
+        profile, on the servers' PostgreSQL under the redis profile."""
+        if self.decisions.database_url:
+            return self.decisions.database_url
+        if self.profile == "redis":
+            return self.servers.registry_url
+        return f"sqlite:///{self.data_dir / 'decisions.db'}"
+
+    @property
+    def decision_spill_dir(self) -> Path:
+        return self.data_dir / "decision_spill"
 
     @property
     def feature_store_dir(self) -> Path:

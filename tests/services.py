@@ -1,9 +1,16 @@
-"""Real Redis and PostgreSQL for tests; a missing service fails the test, never skips it."""
+"""Real services for tests: Redis and PostgreSQL (a missing one fails the test, never
+skips it), a webhook receiver, and polling with a deadline."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import json
+import threading
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
 
 import pytest
 
@@ -25,3 +32,50 @@ def scratch_database() -> Iterator[str]:
             yield url
     except local_services.ServiceUnavailable as error:
         pytest.fail(str(error))
+
+
+def wait_for(condition: Callable[[], Any], what: str, seconds: float = 10.0) -> None:
+    """Poll until `condition()` is truthy; fail naming `what` after `seconds`."""
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out after {seconds} s waiting for {what}"
+        time.sleep(0.01)
+
+
+@dataclass
+class Receiver:
+    """A webhook endpoint whose answer to the n-th request (from 1) is `status(n)`."""
+
+    status: Callable[[int], int]
+    url: str = ""
+    requests: list[dict[str, Any]] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+@contextmanager
+def webhook_receiver() -> Iterator[Receiver]:
+    """A real HTTP server on a free port recording every POST and its Idempotency-Key."""
+    endpoint = Receiver(status=lambda _: 200)
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+            with endpoint.lock:
+                endpoint.requests.append({"key": self.headers["Idempotency-Key"], "body": body})
+                status = endpoint.status(len(endpoint.requests))
+            self.send_response(status)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", local_services.free_port()), Handler)
+    endpoint.url = f"http://127.0.0.1:{server.server_port}/hook"
+    thread = threading.Thread(target=server.serve_forever, args=(0.01,), daemon=True)
+    thread.start()
+    try:
+        yield endpoint
+    finally:
+        server.shutdown()
+        server.server_close()
