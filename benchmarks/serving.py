@@ -1,12 +1,18 @@
-"""Serving benchmark: POST /v1/personalize against a Feast-lookup-plus-predict baseline.
+"""Serving benchmark: POST /v1/personalize against a Feast-lookup-plus-predict baseline,
+and the cost of the rules engine (the same placement with 0 and with 20 rules).
 
 Starts `tailor serve` (one uvicorn worker) on a free port with the trained model and
-the materialized store of the current settings, drives both endpoints with the same
-concurrent load over random users, prints p50/p99 latency and requests/s, and writes
-benchmarks/results/serving.json. Run `make demo` (or `tailor demo --no-serve`) first.
+the materialized store of the current settings, and a placements file holding the
+shipped placements plus two benchmark copies of the home banner: one without rules and
+one with 20 rules over features, context and the model score (boosts, penalties,
+suppressions, forces, a trigger; some fire for most users, some rarely). It drives the
+endpoints with the same concurrent load over random users, interleaving the arms in
+rounds so drift on a shared machine hits all of them alike, prints p50/p99 latency and
+requests/s, and writes benchmarks/results/serving.json. Run `make demo` (or `tailor
+demo --no-serve`) first.
 
 The load generator is Python on the same two cores as the server, so absolute
-requests/s are a floor; the ratio between the two endpoints is the figure to watch.
+requests/s are a floor; the ratios between arms are the figures to watch.
 """
 
 from __future__ import annotations
@@ -17,12 +23,14 @@ import json
 import os
 import platform
 import random
+import tempfile
 import time
 from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
 import numpy as np
+import yaml
 
 from pipelines.local_services import start_api
 from pipelines.model_artifact import ModelNotFoundError, load_artifact
@@ -30,6 +38,45 @@ from pipelines.settings import TailorSettings
 
 RESULTS = Path(__file__).resolve().parent / "results" / "serving.json"
 DEVICES = ("mobile", "desktop", "tablet")
+NO_RULES, WITH_RULES = "bench_no_rules", "bench_20_rules"
+ROUNDS = 3
+
+
+def _twenty_rules() -> list[dict]:
+    """Rules shaped like a marketer's: thresholds on activity, cart and score."""
+    rules = []
+    for i in range(20):
+        kind = ("boost", "penalize", "suppress", "boost", "force")[i % 5]
+        when = (
+            f"views_7d > {i} and (cart_value == null or cart_value < {100 + i * 50})",
+            f"propensity_percentile != null and propensity_percentile < {0.05 * (i % 10)}",
+            f"device == '{DEVICES[i % 3]}' and hour >= {i % 24}",
+            f"session_top_category_views_30m > {i % 4} or top_category_share_30d > 0.{5 + i % 4}",
+            f"revenue_30d > {2000 + i * 100} and now - last_event_at < t'P2D'",
+        )[i % 5]
+        target = {"tags": [("deal", "new", "inspiration", "bestseller")[i % 4]]}
+        action = {
+            "boost": {"type": "boost", "target": target, "factor": 1.1 + i / 100},
+            "penalize": {"type": "penalize", "target": target, "factor": 0.9},
+            "suppress": {"type": "suppress", "target": target},
+            "force": {"type": "force", "variant": "home_makeover"},
+        }[kind]
+        rules.append({"id": f"bench_{i:02d}", "priority": i * 10, "when": when, "action": action})
+    rules[-1] = rules[-1] | {
+        "when": "user_id == 1",
+        "action": {"type": "trigger", "notification": "bench", "once_per": "1h"},
+    }
+    return rules
+
+
+def benchmark_placements(settings: TailorSettings, folder: Path) -> Path:
+    document = yaml.safe_load(settings.serving.placements_file.read_text())
+    banner = document["placements"]["homepage_banner"]
+    document["placements"][NO_RULES] = banner | {"rules": []}
+    document["placements"][WITH_RULES] = banner | {"rules": _twenty_rules()}
+    path = folder / "placements.yaml"
+    path.write_text(yaml.safe_dump(document))
+    return path
 
 
 def _body(rng: random.Random, users: int, placement: str | None) -> dict:
@@ -40,6 +87,21 @@ def _body(rng: random.Random, users: int, placement: str | None) -> dict:
     if placement:
         body["placement"] = placement
     return body
+
+
+def _merge(runs: list[dict]) -> dict[str, float]:
+    """One arm's rounds as one sample: percentiles over every latency."""
+    millis = np.concatenate([run.pop("millis") for run in runs])
+    return {
+        "requests": sum(run["requests"] for run in runs),
+        "errors": sum(run["errors"] for run in runs),
+        "degraded": sum(run["degraded"] for run in runs),
+        "concurrency": runs[0]["concurrency"],
+        "p50_ms": float(np.percentile(millis, 50)),
+        "p99_ms": float(np.percentile(millis, 99)),
+        "requests_per_s": sum(run["requests"] for run in runs)
+        / sum(run["requests"] / run["requests_per_s"] for run in runs),
+    }
 
 
 async def _drive(
@@ -69,23 +131,20 @@ async def _drive(
         started = time.perf_counter()
         await asyncio.gather(*(worker() for _ in range(concurrency)))
         elapsed = time.perf_counter() - started
-    millis = np.array(latencies) * 1000
     return {
         "requests": requests,
         "errors": errors,
         "degraded": degraded,
         "concurrency": concurrency,
-        "p50_ms": float(np.percentile(millis, 50)),
-        "p99_ms": float(np.percentile(millis, 99)),
+        "millis": np.array(latencies) * 1000,
         "requests_per_s": requests / elapsed,
     }
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--requests", type=int, default=4000)
+    parser.add_argument("--requests", type=int, default=4000, help="Per arm.")
     parser.add_argument("--concurrency", type=int, default=8)
-    parser.add_argument("--placement", default="homepage_banner")
     args = parser.parse_args()
 
     settings = TailorSettings()
@@ -93,24 +152,45 @@ def main() -> None:
         model = load_artifact(settings.models_dir)
     except ModelNotFoundError as error:
         raise SystemExit(f"{error}\nrun `make demo` or `tailor demo --no-serve` first") from error
-    server = start_api({**os.environ, "TAILOR_SERVING__BASELINE_ENDPOINT": "true"})
-    url = server.url
-    users = settings.generator.users
-    try:
-        warm = min(500, args.requests)
-        asyncio.run(_drive(url, "/internal/baseline", None, users, warm, args.concurrency))
-        asyncio.run(_drive(url, "/v1/personalize", args.placement, users, warm, args.concurrency))
-        baseline = asyncio.run(
-            _drive(url, "/internal/baseline", None, users, args.requests, args.concurrency)
+    arms = {
+        "baseline_feast_plus_predict": ("/internal/baseline", None),
+        "personalize": ("/v1/personalize", "homepage_banner"),
+        "personalize_no_rules": ("/v1/personalize", NO_RULES),
+        "personalize_20_rules": ("/v1/personalize", WITH_RULES),
+    }
+    with tempfile.TemporaryDirectory() as scratch:
+        server = start_api(
+            {
+                **os.environ,
+                "TAILOR_SERVING__BASELINE_ENDPOINT": "true",
+                "TAILOR_SERVING__PLACEMENTS_FILE": str(
+                    benchmark_placements(settings, Path(scratch))
+                ),
+                "TAILOR_DECISIONS__DATABASE_URL": f"sqlite:///{scratch}/decisions.db",
+            }
         )
-        personalize = asyncio.run(
-            _drive(url, "/v1/personalize", args.placement, users, args.requests, args.concurrency)
-        )
-    except httpx.HTTPError:
-        print(f"the server failed; its log ends with:\n{server.output()[-3000:]}")
-        raise
-    finally:
-        server.stop()
+        url = server.url
+        users = settings.generator.users
+        per_round = args.requests // ROUNDS
+        runs: dict[str, list[dict]] = {name: [] for name in arms}
+        try:
+            for path, placement in arms.values():
+                asyncio.run(_drive(url, path, placement, users, 300, args.concurrency))
+            for _ in range(ROUNDS):
+                for name, (path, placement) in arms.items():
+                    runs[name].append(
+                        asyncio.run(
+                            _drive(url, path, placement, users, per_round, args.concurrency)
+                        )
+                    )
+        except httpx.HTTPError:
+            print(f"the server failed; its log ends with:\n{server.output()[-3000:]}")
+            raise
+        finally:
+            server.stop()
+    figures = {name: _merge(arm_runs) for name, arm_runs in runs.items()}
+    baseline, personalize = figures["baseline_feast_plus_predict"], figures["personalize"]
+    no_rules, with_rules = figures["personalize_no_rules"], figures["personalize_20_rules"]
 
     result = {
         "benchmark": "serving",
@@ -118,24 +198,25 @@ def main() -> None:
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
         "profile": settings.profile,
         "model_version": model.version,
-        "placement": args.placement,
-        "baseline_feast_plus_predict": baseline,
-        "personalize": personalize,
+        "rounds": ROUNDS,
+        **figures,
         "p50_ratio_vs_baseline": personalize["p50_ms"] / baseline["p50_ms"],
         "throughput_ratio_vs_baseline": personalize["requests_per_s"] / baseline["requests_per_s"],
+        "rules_p50_overhead": with_rules["p50_ms"] / no_rules["p50_ms"] - 1,
+        "rules_target_p50_overhead": 0.10,
     }
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(result, indent=2))
-    for name in ("baseline_feast_plus_predict", "personalize"):
-        figures = result[name]
+    for name, arm in figures.items():
         print(
-            f"{name:28s} p50 {figures['p50_ms']:6.2f} ms  p99 {figures['p99_ms']:6.2f} ms  "
-            f"{figures['requests_per_s']:7.0f} req/s  errors {figures['errors']}  "
-            f"degraded {figures['degraded']}"
+            f"{name:28s} p50 {arm['p50_ms']:6.2f} ms  p99 {arm['p99_ms']:6.2f} ms  "
+            f"{arm['requests_per_s']:7.0f} req/s  errors {arm['errors']}  "
+            f"degraded {arm['degraded']}"
         )
     print(
         f"personalize / baseline: p50 x{result['p50_ratio_vs_baseline']:.2f}, "
-        f"throughput x{result['throughput_ratio_vs_baseline']:.2f}  -> {RESULTS}"
+        f"throughput x{result['throughput_ratio_vs_baseline']:.2f}\n"
+        f"20 rules vs none: p50 {result['rules_p50_overhead']:+.1%} (target < +10%)  -> {RESULTS}"
     )
 
 

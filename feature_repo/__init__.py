@@ -1,5 +1,7 @@
 """Tailor's Feast definitions, split by kind; `DEFINITIONS` is what `tailor apply` registers."""
 
+from feast import FeatureService
+
 from feature_repo.data_sources import (
     category_daily_source,
     request_context,
@@ -26,3 +28,11 @@ DEFINITIONS = [
     request_features,
     personalization_v1,
 ]
+
+
+def feature_service(name: str) -> FeatureService:
+    """The definition of a service by name, e.g. the one a model artifact was trained on."""
+    services = {d.name: d for d in DEFINITIONS if isinstance(d, FeatureService)}
+    if name not in services:
+        raise KeyError(f"no feature service {name!r} in feature_repo; known: {sorted(services)}")
+    return services[name]

@@ -48,35 +48,40 @@ def sample_decisions(settings: TailorSettings) -> Table:
         "propensity pct",
         "variant",
         "score",
+        "winning rule",
         "degraded",
         title="Sample decisions",
     )
-    for index, user_id in enumerate([*users, unknown_user]):
-        device = ("mobile", "desktop", "tablet")[index % 3]
-        for placement in engine.placements.config.placements:
-            request = PersonalizeRequest.model_validate(
-                {
-                    "user_id": user_id,
-                    "placement": placement,
-                    "context": {"device": device, "country": "US", "page": "product"},
-                }
-            )
-            decision = engine.decide(request)
-            signals = decision.signals
-            taste = (
-                f"{signals['top_category_30d']} ({signals['top_category_share_30d']:.2f})"
-                if signals["top_category_30d"]
-                else "new user"
-            )
-            percentile = decision.propensity_percentile
-            table.add_row(
-                str(user_id),
-                placement,
-                device,
-                taste,
-                "-" if percentile is None else f"{percentile:.2f}",
-                decision.variant.id,
-                f"{decision.score:.3f}",
-                ", ".join(decision.degraded) or "-",
-            )
+    try:
+        for index, user_id in enumerate([*users, unknown_user]):
+            device = ("mobile", "desktop", "tablet")[index % 3]
+            for placement in engine.config.current.placements.config.placements:
+                request = PersonalizeRequest.model_validate(
+                    {
+                        "user_id": user_id,
+                        "placement": placement,
+                        "context": {"device": device, "country": "US", "page": "product"},
+                    }
+                )
+                decision = engine.decide(request)
+                signals = decision.signals
+                taste = (
+                    f"{signals['top_category_30d']} ({signals['top_category_share_30d']:.2f})"
+                    if signals["top_category_30d"]
+                    else "new user"
+                )
+                percentile = decision.propensity_percentile
+                table.add_row(
+                    str(user_id),
+                    placement,
+                    device,
+                    taste,
+                    "-" if percentile is None else f"{percentile:.2f}",
+                    decision.variant.id,
+                    f"{decision.score:.3f}",
+                    decision.winning_rule or "-",
+                    ", ".join(decision.degraded) or "-",
+                )
+    finally:
+        engine.close()
     return table

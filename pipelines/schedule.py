@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 import os
-import re
 import socket
 import threading
 from collections.abc import Callable
@@ -19,6 +18,7 @@ from datetime import UTC, datetime, timedelta
 
 from croniter import croniter
 
+from pipelines.durations import parse_duration
 from pipelines.materialize import MaterializeReport, materialize
 from pipelines.run_lock import FileRunLock, RedisRunLock, RunLock
 from pipelines.run_records import FileRunRecords, RedisRunRecords, RunRecord, RunRecords
@@ -26,9 +26,6 @@ from pipelines.settings import TailorSettings
 from pipelines.streaming.wiring import redis_client
 
 log = logging.getLogger(__name__)
-
-_INTERVAL = re.compile(r"^(\d+)(s|m|h|d)$")
-_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
 
 
 @dataclass(frozen=True)
@@ -41,12 +38,10 @@ class Schedule:
         if (every is None) == (cron is None):
             raise ValueError("give one of --every (e.g. 15m) or --cron (e.g. '*/15 * * * *')")
         if every is not None:
-            match = _INTERVAL.match(every.strip())
-            if not match or int(match.group(1)) == 0:
-                raise ValueError(
-                    f"--every {every!r} is not an interval: a number and s, m, h or d, e.g. 15m"
-                )
-            return cls(every=timedelta(**{_UNITS[match.group(2)]: int(match.group(1))}))
+            try:
+                return cls(every=parse_duration(every))
+            except ValueError as error:
+                raise ValueError(f"--every: {error}") from None
         if not croniter.is_valid(cron):
             raise ValueError(f"--cron {cron!r} is not a cron expression, e.g. '*/15 * * * *'")
         return cls(cron=cron)

@@ -14,6 +14,7 @@ from fastapi.responses import JSONResponse
 from feast import FeatureStore
 from prometheus_client import make_asgi_app
 from pydantic import BaseModel, Field, ValidationError
+from sqlalchemy import Engine
 
 from pipelines.events import Event
 from pipelines.feature_store import open_store
@@ -23,31 +24,41 @@ from pipelines.schedule import run_records
 from pipelines.settings import TailorSettings
 from pipelines.streaming.bus import EventBus
 from pipelines.streaming.wiring import event_bus
+from serving.admin import admin_router
+from serving.config_holder import PlacementsHolder
+from serving.decision_log import DecisionLog, DecisionLogUnavailable
 from serving.engine import DecisionEngine, feature_service_for
 from serving.features import FeatureStoreUnavailable, OnlineFeatures
-from serving.placements import load_placements
+from serving.opt_outs import OptOutList, OptOutsUnavailable
+from serving.outbox import Outbox, OutboxUnavailable, TriggerDispatcher
 from serving.schemas import (
     DecisionBody,
     EventError,
     EventsAccepted,
     FeatureStoreHealth,
     HealthBody,
+    LoggedDecisionBody,
     PersonalizeRequest,
     RequestContextBody,
 )
+from serving.storage import DatabaseUnavailable, database_engine, open_database
 
 log = logging.getLogger(__name__)
 
 
-def build_engine(settings: TailorSettings, store: FeatureStore | None = None) -> DecisionEngine:
-    """Invalid placements stop start-up; a missing model or store only degrades decisions."""
-    placements = load_placements(settings.serving.placements_file)
+def _decision_database(settings: TailorSettings) -> Engine:
+    """A database that is down at start-up degrades decisions (default content until
+    the opt-out list is read, triggers not recorded, the log buffered), never stops them."""
     try:
-        model = load_artifact(settings.models_dir)
-    except ModelNotFoundError as error:
-        log.warning("serving without a model: %s", error)
-        model = None
-    service = feature_service_for(model)
+        return open_database(settings.decision_database_url)
+    except DatabaseUnavailable as error:
+        log.error("%s Serving anyway; the decision log buffers until it answers.", error)
+        return database_engine(settings.decision_database_url)
+
+
+def _online_features(
+    settings: TailorSettings, store: FeatureStore | None, service: str, categories: list[str]
+) -> OnlineFeatures | None:
     try:
         features = OnlineFeatures(
             store or open_store(settings),
@@ -58,13 +69,55 @@ def build_engine(settings: TailorSettings, store: FeatureStore | None = None) ->
         )
     except Exception:
         log.exception("feature store unavailable at start-up; decisions fall back")
-        return DecisionEngine(placements, None, model)
-    engine = DecisionEngine(placements, features, model)
+        return None
     try:
-        features.warm_up(engine.categories)
+        features.warm_up(categories)
     except Exception:
         log.warning("online store not answering at start-up; reads will retry", exc_info=True)
-    return engine
+    return features
+
+
+def build_engine(
+    settings: TailorSettings,
+    store: FeatureStore | None = None,
+    database: Engine | None = None,
+) -> DecisionEngine:
+    """Invalid placements stop start-up; a missing model, store or database only
+    degrades decisions."""
+    try:
+        model = load_artifact(settings.models_dir)
+    except ModelNotFoundError as error:
+        log.warning("serving without a model: %s", error)
+        model = None
+    config = PlacementsHolder(settings.serving.placements_file, DecisionEngine.symbols_for(model))
+    database = database or _decision_database(settings)
+    decisions = settings.decisions
+    return DecisionEngine(
+        config,
+        _online_features(settings, store, feature_service_for(model), config.current.categories),
+        model,
+        decision_log=DecisionLog(
+            database,
+            flush_seconds=decisions.log_flush_seconds,
+            batch_size=decisions.log_batch_size,
+            queue_max=decisions.log_queue_max,
+            spill_dir=settings.decision_spill_dir,
+        ),
+        outbox=Outbox(database, decisions.webhook_url),
+        opt_outs=OptOutList(database, decisions.opt_out_refresh_seconds),
+        explain_top_features=settings.serving.explain_top_features,
+    )
+
+
+def _dispatcher(settings: TailorSettings, database: Engine) -> TriggerDispatcher:
+    decisions = settings.decisions
+    return TriggerDispatcher(
+        database,
+        timeout_seconds=decisions.webhook_timeout_seconds,
+        max_attempts=decisions.webhook_max_attempts,
+        backoff_seconds=decisions.webhook_backoff_seconds,
+        interval_seconds=decisions.dispatch_interval_seconds,
+    )
 
 
 class BaselineRequest(BaseModel):
@@ -76,11 +129,19 @@ def create_app(settings: TailorSettings) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         store = open_store(settings)
-        app.state.engine = build_engine(settings, store)
+        database = _decision_database(settings)
+        engine = app.state.engine = build_engine(settings, store, database)
         app.state.bus = event_bus(settings, store)
         app.state.run_records = run_records(settings)  # one client, not one per /health
+        dispatcher = _dispatcher(settings, database)
+        dispatcher.start()
+        if settings.serving.watch_placements:
+            engine.config.watch()
         yield
+        dispatcher.stop()
         app.state.bus.close()
+        engine.close()
+        database.dispose()
 
     app = FastAPI(
         title="Tailor",
@@ -89,6 +150,15 @@ def create_app(settings: TailorSettings) -> FastAPI:
         lifespan=lifespan,
     )
     app.mount("/metrics", make_asgi_app())
+    app.include_router(admin_router(settings))
+
+    @app.exception_handler(OptOutsUnavailable)
+    @app.exception_handler(OutboxUnavailable)
+    def database_down(request: Request, error: Exception) -> JSONResponse:
+        return JSONResponse(
+            status_code=503,
+            content={"detail": f"the decision database is unreachable ({error}); retry later"},
+        )
 
     def engine_of(request: Request) -> DecisionEngine:
         return request.app.state.engine
@@ -96,7 +166,7 @@ def create_app(settings: TailorSettings) -> FastAPI:
     @app.post("/v1/personalize", response_model=DecisionBody)
     def personalize(body: PersonalizeRequest, request: Request) -> DecisionBody:
         engine = engine_of(request)
-        known = engine.placements.config.placements
+        known = engine.config.current.placements.config.placements
         if body.placement not in known:
             raise RequestValidationError(
                 [
@@ -110,6 +180,25 @@ def create_app(settings: TailorSettings) -> FastAPI:
                 ]
             )
         return engine.decide(body)
+
+    @app.get(
+        "/v1/decisions/{decision_id}",
+        response_model=LoggedDecisionBody,
+        responses={404: {}, 503: {}},
+    )
+    def logged_decision(decision_id: str, request: Request) -> Any:
+        """A decision as logged: its request, its full response and the versions used."""
+        decision_log = engine_of(request).decision_log
+        try:
+            row = decision_log.get(decision_id) if decision_log else None
+        except DecisionLogUnavailable:
+            return JSONResponse(
+                status_code=503,
+                content={"detail": "the decision log database is unreachable; retry later"},
+            )
+        if row is None:
+            return JSONResponse(status_code=404, content={"detail": "no such decision"})
+        return row
 
     @app.post(
         "/v1/events",
@@ -188,7 +277,7 @@ def create_app(settings: TailorSettings) -> FastAPI:
             profile=settings.profile,
             model_version=engine.model.version if engine.model else None,
             feature_store=store_health,
-            config_version=engine.placements.version,
+            config_version=engine.config.current.version,
             last_materialization=last_run.finished_at if last_run else None,
         )
 

@@ -1,7 +1,9 @@
-"""The decision path of POST /v1/personalize: features -> model -> scores -> choice.
+"""The decision path of POST /v1/personalize: consent -> features -> model -> scores
+-> rules -> choice, then triggers and the decision log off the critical path.
 
 Every dependency may fail; each failure narrows the decision (a signal drops out and
-gives up its weight) and is named in `degraded`, never raised to the caller.
+gives up its weight, a rule is skipped, the fallback variant serves) and is named in
+`degraded`, never raised to the caller.
 """
 
 from __future__ import annotations
@@ -9,21 +11,35 @@ from __future__ import annotations
 import logging
 import math
 import uuid
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
 
+from feature_repo import feature_service
 from feature_repo.feature_services import personalization_v1
 from pipelines.model_artifact import ModelArtifact
+from serving.config_holder import ConfigSnapshot, PlacementsHolder
+from serving.decision_log import DecisionLog, DecisionRecord
 from serving.features import FeatureStoreUnavailable, OnlineFeatures, UserFeatures
 from serving.metrics import DECISION_SECONDS, DECISIONS, DEGRADED
-from serving.placements import LoadedPlacements
+from serving.opt_outs import ConsentUnknown, OptOutList
+from serving.outbox import Outbox, OutboxUnavailable, Trigger
+from serving.placements import Placement
+from serving.rules.config import TriggerAction
+from serving.rules.evaluation import CompiledRule, Evaluation, Verdict, evaluate
+from serving.rules.resolution import APPLIED, Resolution, resolve
+from serving.rules.symbols import DecisionFacts, SymbolTable
 from serving.schemas import (
     CandidateBody,
     Components,
+    ContributionBody,
     DecisionBody,
+    FiredRuleBody,
+    ModelExplanation,
     PersonalizeRequest,
+    TriggerBody,
     VariantBody,
 )
 from serving.scoring import RequestFacts, UserSignals, rank_candidates
@@ -79,124 +95,416 @@ def signals_summary(features: dict[str, Any], user: UserSignals) -> dict[str, An
     }
 
 
+@dataclass
+class Gathered:
+    """Everything known about the user at decision time, before any rule runs."""
+
+    moment: datetime
+    consent: bool  # behavioral data may be used
+    personal: bool  # personal features were read, so the ranking can be trusted
+    features: dict[str, Any] = field(default_factory=dict)
+    popularity: dict[str, float] = field(default_factory=dict)
+    propensity: float | None = None
+    percentile: float | None = None
+    explanation: ModelExplanation | None = None
+    degraded: list[str] = field(default_factory=list)
+    values: dict[str, Any] = field(default_factory=dict)  # the rules' symbols
+
+
+@dataclass(frozen=True)
+class Choice:
+    user: UserSignals
+    resolution: Resolution
+    evaluations: list[Evaluation]
+    triggers: list[CompiledRule]
+
+
+@dataclass(frozen=True)
+class DraftOutcome:
+    """What a draft rule would do for one request (POST /v1/admin/rules/dry-run)."""
+
+    user_id: int
+    verdict: str
+    error: str | None
+    outcome: str | None
+    variant_before: str
+    variant_after: str
+    winning_rule_before: str | None
+    winning_rule_after: str | None
+    degraded: list[str]
+
+
 class DecisionEngine:
     def __init__(
         self,
-        placements: LoadedPlacements,
+        config: PlacementsHolder,
         features: OnlineFeatures | None,
         model: ModelArtifact | None,
+        *,
+        decision_log: DecisionLog | None = None,
+        outbox: Outbox | None = None,
+        opt_outs: OptOutList | None = None,
+        explain_top_features: int = 5,
     ) -> None:
-        self.placements = placements
+        self.config = config
         self.features = features
         self.model = model
-        self.categories = sorted(
-            {
-                variant.category
-                for placement in placements.config.placements.values()
-                for variant in placement.variants
-                if variant.category is not None
-            }
-        )
+        self.decision_log = decision_log
+        self.outbox = outbox
+        self.opt_outs = opt_outs
+        self.explain_top_features = explain_top_features
 
     @property
     def feature_service(self) -> str:
         return feature_service_for(self.model)
 
+    def close(self) -> None:
+        """Stop watching the config; commit (or spill) every logged decision."""
+        self.config.close()
+        if self.decision_log is not None:
+            self.decision_log.close()
+        if self.opt_outs is not None:
+            self.opt_outs.close()
+
+    @staticmethod
+    def symbols_for(model: ModelArtifact | None) -> SymbolTable:
+        return SymbolTable.for_service(feature_service(feature_service_for(model)))
+
+    @property
+    def symbols(self) -> SymbolTable:
+        return self.config.symbols
+
     def model_row(self, features: dict[str, Any]) -> np.ndarray:
         assert self.model is not None
         return np.array([[_as_float(features.get(name)) for name in self.model.features]])
 
+    # -- gathering -------------------------------------------------------------------
+
+    def _consent(self, request: PersonalizeRequest, degraded: list[str]) -> bool:
+        if not request.personalization_consent:
+            degraded.append("consent_withheld")
+            return False
+        if self.opt_outs is None:
+            return True
+        try:
+            if self.opt_outs.contains(request.user_id):
+                degraded.append("opted_out")
+                return False
+        except ConsentUnknown:
+            degraded.append("consent_unknown")  # privacy fails closed
+            return False
+        return True
+
     def _read_features(
-        self, request: PersonalizeRequest, moment: datetime, degraded: list[str]
-    ) -> tuple[dict[str, Any], dict[str, float]]:
+        self, request: PersonalizeRequest, snapshot: ConfigSnapshot, gathered: Gathered
+    ) -> None:
         if self.features is None:
-            degraded.append("feature_store_unavailable")
-            return {}, {}
+            gathered.degraded.append("feature_store_unavailable")
+            return
         context = request.context
         try:
             read: UserFeatures = self.features.user_features(
-                request.user_id, context.device, context.country, int(moment.timestamp())
+                request.user_id, context.device, context.country, int(gathered.moment.timestamp())
             )
         except FeatureStoreUnavailable as error:
             log.warning("deciding without features for user %s: %s", request.user_id, error)
-            degraded.append(error.reason)
-            return {}, {}
-        degraded.extend(f"stale_features:{view}" for view in read.stale_views)
-        features = read.values
+            gathered.degraded.append(error.reason)
+            return
+        gathered.personal = True
+        gathered.degraded.extend(f"stale_features:{view}" for view in read.stale_views)
+        gathered.features = read.values
         try:
-            popularity = self.features.category_popularity(self.categories)
+            gathered.popularity = self.features.category_popularity(snapshot.categories)
         except FeatureStoreUnavailable:
-            degraded.append("category_stats_unavailable")
-            popularity = {}
-        return features, popularity
+            gathered.degraded.append("category_stats_unavailable")
 
-    def _score(
-        self, features: dict[str, Any], degraded: list[str]
-    ) -> tuple[float | None, float | None]:
+    def _score(self, gathered: Gathered) -> None:
         if self.model is None:
-            degraded.append("model_unavailable")
-            return None, None
-        if not features:
-            return None, None
+            gathered.degraded.append("model_unavailable")
+            return
+        if not gathered.features:
+            return
         try:
-            propensity = float(self.model.predict(self.model_row(features))[0])
-            return propensity, self.model.percentile(propensity)
+            row = self.model_row(gathered.features)
+            gathered.propensity = float(self.model.predict(row)[0])
+            gathered.percentile = self.model.percentile(gathered.propensity)
+            gathered.explanation = self._explain(row)
         except Exception:
             log.exception("model %s failed to score", self.model.version)
-            degraded.append("model_failed")
-            return None, None
+            gathered.degraded.append("model_failed")
+            gathered.propensity = gathered.percentile = gathered.explanation = None
+
+    def _explain(self, row: np.ndarray) -> ModelExplanation:
+        assert self.model is not None
+        contributions = self.model.contributions(row)[0]
+        names = self.model.features
+        top = sorted(range(len(names)), key=lambda i: -abs(contributions[i]))
+        return ModelExplanation(
+            bias=float(contributions[-1]),
+            top_contributions=[
+                ContributionBody(
+                    feature=names[i],
+                    value=None if math.isnan(row[0, i]) else float(row[0, i]),
+                    contribution=float(contributions[i]),
+                )
+                for i in top[: self.explain_top_features]
+            ],
+        )
+
+    def gather(self, request: PersonalizeRequest, snapshot: ConfigSnapshot) -> Gathered:
+        moment = (request.context.timestamp or datetime.now(UTC)).astimezone(UTC)
+        gathered = Gathered(moment=moment, consent=True, personal=False)
+        gathered.consent = self._consent(request, gathered.degraded)
+        if gathered.consent:
+            self._read_features(request, snapshot, gathered)
+            self._score(gathered)
+        facts = DecisionFacts(
+            user_id=request.user_id,
+            placement=request.placement,
+            device=request.context.device,
+            country=request.context.country,
+            page=request.context.page,
+            moment=moment,
+            propensity=gathered.propensity,
+            propensity_percentile=gathered.percentile,
+        )
+        gathered.values = self.symbols.values(gathered.features, facts)
+        return gathered
+
+    # -- choosing --------------------------------------------------------------------
+
+    def choose(
+        self,
+        request: PersonalizeRequest,
+        placement: Placement,
+        rules: tuple[CompiledRule, ...],
+        gathered: Gathered,
+    ) -> Choice:
+        """Pure given its inputs: no side effects, so dry-run can call it twice."""
+        user = user_signals(gathered.features, gathered.percentile)
+        facts = RequestFacts(
+            device=request.context.device, hour=gathered.moment.hour, page=request.context.page
+        )
+        ranked = rank_candidates(placement, user, facts, gathered.popularity)
+        # Opted-out users get the default content: no rule may act on their data.
+        evaluations = (
+            [evaluate(rule, gathered.values, gathered.moment) for rule in rules]
+            if gathered.consent
+            else []
+        )
+        fired = [e.rule for e in evaluations if e.verdict is Verdict.FIRED]
+        resolution = resolve(
+            placement,
+            ranked,
+            [rule for rule in fired if not rule.is_trigger],
+            gathered.values,
+            personalized=gathered.personal,
+        )
+        return Choice(user, resolution, evaluations, [rule for rule in fired if rule.is_trigger])
+
+    # -- side effects ----------------------------------------------------------------
+
+    def _record_triggers(
+        self,
+        request: PersonalizeRequest,
+        choice: Choice,
+        gathered: Gathered,
+        decision_id: str,
+    ) -> list[TriggerBody]:
+        bodies = []
+        for rule in choice.triggers:
+            action = rule.config.action
+            assert isinstance(action, TriggerAction)
+            window = action.once_per.total_seconds()
+            window_start = datetime.fromtimestamp(
+                gathered.moment.timestamp() // window * window, UTC
+            )
+            trigger = Trigger(
+                user_id=request.user_id,
+                placement=request.placement,
+                rule_id=rule.id,
+                notification=action.notification,
+                window_start=window_start,
+                decision_id=decision_id,
+                payload=action.payload,
+                webhook_url=str(action.webhook_url) if action.webhook_url else None,
+            )
+            outbox_id, status = None, "not_recorded"
+            if self.outbox is not None:
+                try:
+                    enqueued = self.outbox.enqueue(trigger)
+                    outbox_id = enqueued.outbox_id
+                    status = "queued" if enqueued.created else "duplicate"
+                except OutboxUnavailable:
+                    log.exception("trigger %s for user %s not recorded", rule.id, request.user_id)
+            if status == "not_recorded":
+                gathered.degraded.append(f"trigger_not_recorded:{rule.id}")
+            bodies.append(
+                TriggerBody(
+                    rule_id=rule.id,
+                    notification=action.notification,
+                    outbox_id=outbox_id,
+                    status=status,
+                )
+            )
+        return bodies
+
+    # -- the whole decision ----------------------------------------------------------
 
     def decide(self, request: PersonalizeRequest) -> DecisionBody:
         with DECISION_SECONDS.time():
-            placement = self.placements.config.placements[request.placement]
-            moment = request.context.timestamp or datetime.now(UTC)
-            degraded: list[str] = []
-            features, popularity = self._read_features(request, moment, degraded)
-            cold_start = (
-                self.features is None or not features or (self.features.is_cold_start(features))
+            snapshot = self.config.current
+            placement = snapshot.placements.config.placements[request.placement]
+            gathered = self.gather(request, snapshot)
+            choice = self.choose(
+                request, placement, snapshot.placements.rules[request.placement], gathered
             )
-            propensity, percentile = self._score(features, degraded)
-            user = user_signals(features, percentile)
-            facts = RequestFacts(
-                device=request.context.device,
-                hour=moment.astimezone(UTC).hour,
-                page=request.context.page,
+            gathered.degraded.extend(
+                f"rule_error:{e.rule.id}" for e in choice.evaluations if e.verdict is Verdict.ERROR
             )
-            ranked = rank_candidates(placement, user, facts, popularity)
-            # Without the store there is nothing personal to rank on: serve the safe default.
-            winner = ranked[0]
-            if STORE_FAILURES.intersection(degraded):
-                winner = next(c for c in ranked if c.variant.id == placement.fallback_variant)
-            chosen = winner.variant
-            DECISIONS.labels(request.placement, chosen.id).inc()
-            for reason in degraded:
-                DEGRADED.labels(reason).inc()
-            return DecisionBody(
-                decision_id=uuid.uuid4().hex,
-                user_id=request.user_id,
-                placement=request.placement,
-                variant=VariantBody(
-                    id=chosen.id,
-                    content=chosen.content,
-                    category=chosen.category,
-                    tags=list(chosen.tags),
-                ),
-                score=winner.score,
-                candidates=[
-                    CandidateBody(
-                        variant_id=candidate.variant.id,
-                        score=candidate.score,
-                        components=Components(**candidate.components),
+            decision_id = uuid.uuid4().hex
+            triggers = self._record_triggers(request, choice, gathered, decision_id)
+            resolution = choice.resolution
+            snapshot.stats.record(
+                request.placement,
+                choice.evaluations,
+                [e.rule.id for e in resolution.effects if e.outcome == APPLIED],
+                resolution.winning_rule,
+            )
+            body = self._body(request, snapshot, placement, gathered, choice, triggers, decision_id)
+            DECISIONS.labels(request.placement, body.variant.id).inc()
+            for reason in body.degraded:
+                DEGRADED.labels(reason.split(":", 1)[0]).inc()
+            if self.decision_log is not None:
+                self.decision_log.record(
+                    DecisionRecord(
+                        decision_id=decision_id,
+                        created_at=datetime.now(UTC),
+                        user_id=request.user_id,
+                        placement=request.placement,
+                        variant_id=body.variant.id,
+                        config_version=body.config_version,
+                        model_version=body.model_version,
+                        degraded=body.degraded,
+                        request=request.model_dump(mode="json"),
+                        decision=body.model_dump(mode="json"),
                     )
-                    for candidate in ranked
-                ],
-                weights=placement.weights.model_dump(),
-                propensity=propensity,
-                propensity_percentile=percentile,
-                cold_start=cold_start,
-                signals=signals_summary(features, user),
-                model_version=self.model.version if self.model else None,
-                config_version=self.placements.version,
-                feature_service=self.feature_service,
-                degraded=degraded,
+                )
+            return body
+
+    def _body(
+        self,
+        request: PersonalizeRequest,
+        snapshot: ConfigSnapshot,
+        placement: Placement,
+        gathered: Gathered,
+        choice: Choice,
+        triggers: list[TriggerBody],
+        decision_id: str,
+    ) -> DecisionBody:
+        resolution = choice.resolution
+        chosen = resolution.winner.variant
+        fired_rules = [
+            FiredRuleBody(
+                id=effect.rule.id,
+                priority=effect.rule.config.priority,
+                action=effect.rule.config.action.type,
+                outcome=effect.outcome,
+                variants=effect.variants,
+                overridden_by=effect.overridden_by,
             )
+            for effect in resolution.effects
+        ] + [
+            FiredRuleBody(
+                id=rule.id,
+                priority=rule.config.priority,
+                action="trigger",
+                outcome="triggered",
+                variants=[],
+                overridden_by=[],
+            )
+            for rule in choice.triggers
+        ]
+        return DecisionBody(
+            decision_id=decision_id,
+            user_id=request.user_id,
+            placement=request.placement,
+            variant=VariantBody(
+                id=chosen.id,
+                content=chosen.content,
+                category=chosen.category,
+                tags=list(chosen.tags),
+            ),
+            score=resolution.winner.score,
+            personalized=gathered.personal,
+            candidates=[
+                CandidateBody(
+                    variant_id=candidate.variant.id,
+                    score=candidate.score,
+                    base_score=candidate.scored.score,
+                    rule_factor=candidate.factor,
+                    suppressed=candidate.suppressed,
+                    forced=candidate.forced,
+                    eligible=candidate.eligible,
+                    decided_by=candidate.decided_by,
+                    components=Components(**candidate.scored.components),
+                )
+                for candidate in resolution.candidates
+            ],
+            weights=placement.weights.model_dump(),
+            propensity=gathered.propensity,
+            propensity_percentile=gathered.percentile,
+            model_explanation=gathered.explanation,
+            rules_fired=sorted(fired_rules, key=lambda rule: -rule.priority),
+            winning_rule=resolution.winning_rule,
+            triggers=triggers,
+            cold_start=not gathered.personal
+            or self.features is None
+            or self.features.is_cold_start(gathered.features),
+            signals=signals_summary(gathered.features, choice.user),
+            model_version=self.model.version if self.model else None,
+            config_version=snapshot.version,
+            feature_service=self.feature_service,
+            degraded=gathered.degraded,
+        )
+
+    # -- dry-run ---------------------------------------------------------------------
+
+    def dry_run(
+        self,
+        placement: Placement,
+        current: tuple[CompiledRule, ...],
+        with_draft: tuple[CompiledRule, ...],
+        draft_id: str,
+        requests: list[PersonalizeRequest],
+    ) -> list[DraftOutcome]:
+        """Each request decided with and without the draft; nothing is logged or sent."""
+        snapshot = self.config.current
+        outcomes = []
+        for request in requests:
+            gathered = self.gather(request, snapshot)
+            before = self.choose(request, placement, current, gathered)
+            after = self.choose(request, placement, with_draft, gathered)
+            evaluation = (
+                next(e for e in after.evaluations if e.rule.id == draft_id)
+                if (after.evaluations)
+                else None
+            )
+            effect = next((e for e in after.resolution.effects if e.rule.id == draft_id), None)
+            outcome = effect.outcome if effect else None
+            if evaluation is not None and evaluation.verdict is Verdict.FIRED and effect is None:
+                outcome = "would_trigger"
+            outcomes.append(
+                DraftOutcome(
+                    user_id=request.user_id,
+                    verdict=evaluation.verdict.value if evaluation else "not_evaluated",
+                    error=evaluation.error if evaluation else None,
+                    outcome=outcome,
+                    variant_before=before.resolution.winner.variant.id,
+                    variant_after=after.resolution.winner.variant.id,
+                    winning_rule_before=before.resolution.winning_rule,
+                    winning_rule_after=after.resolution.winning_rule,
+                    degraded=gathered.degraded,
+                )
+            )
+        return outcomes

@@ -11,3 +11,8 @@ DECISION_SECONDS = Histogram(
     "Time to decide, from parsed request to response body",
     buckets=(0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 1.0),
 )
+RULE_FIRED = Counter("tailor_rule_fired_total", "Rule conditions that held", ["placement", "rule"])
+RULE_ERRORS = Counter(
+    "tailor_rule_errors_total", "Rule conditions that failed to evaluate", ["placement", "rule"]
+)
+CONFIG_RELOADS = Counter("tailor_config_reloads_total", "Placements reload attempts", ["outcome"])

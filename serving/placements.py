@@ -1,7 +1,9 @@
-"""Placements, their variants and signal weights: declarative, validated at load.
+"""Placements, their variants, signal weights and rules: declarative, validated at load.
 
 The file is versioned twice over: an explicit `version` the authors bump, and a hash
-of the content, so every decision can name the exact configuration it used.
+of the content, so every decision can name the exact configuration it used. Loading
+either yields a complete, compiled configuration or a list of every problem, each
+located by placement, rule and field; never half a configuration.
 """
 
 from __future__ import annotations
@@ -12,32 +14,26 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import Field, ValidationError, model_validator
 
 from pipelines.events import Device
+from serving.rules.config import RuleConfig, Strict, SuppressAction
+from serving.rules.evaluation import CompiledRule, ConfigProblem, compile_rule
+from serving.rules.symbols import SymbolTable
+from serving.time_windows import HourRange
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class ContextFit(_Strict):
+class ContextFit(Strict):
     """Where a variant fits; an empty criterion is neutral."""
 
     devices: tuple[Device, ...] = ()
-    hours: tuple[int, int] | None = Field(
+    hours: HourRange | None = Field(
         None, description="[start, end) in UTC hours; start > end wraps past midnight."
     )
     pages: tuple[str, ...] = ()
 
-    @model_validator(mode="after")
-    def _hours_in_range(self) -> ContextFit:
-        if self.hours is not None and not all(0 <= hour <= 24 for hour in self.hours):
-            raise ValueError("hours must be two numbers between 0 and 24, e.g. [18, 23]")
-        return self
 
-
-class Variant(_Strict):
+class Variant(Strict):
     id: str = Field(pattern=r"^[a-z0-9][a-z0-9_\-]*$")
     content: dict[str, Any]
     category: str | None = None
@@ -47,9 +43,12 @@ class Variant(_Strict):
         description="conversion variants suit likely buyers; engagement ones the rest.",
     )
     context: ContextFit = ContextFit()
+    forced_only: bool = Field(
+        False, description="Served only when a `force` rule picks it, e.g. a recovery offer."
+    )
 
 
-class Weights(_Strict):
+class Weights(Strict):
     behavioral: float = Field(ge=0)
     contextual: float = Field(ge=0)
     predictive: float = Field(ge=0)
@@ -61,11 +60,12 @@ class Weights(_Strict):
         return self
 
 
-class Placement(_Strict):
+class Placement(Strict):
     description: str = ""
     weights: Weights
     fallback_variant: str
     variants: tuple[Variant, ...] = Field(min_length=1)
+    rules: tuple[RuleConfig, ...] = ()
 
     @model_validator(mode="after")
     def _ids_consistent(self) -> Placement:
@@ -77,19 +77,54 @@ class Placement(_Strict):
             raise ValueError(
                 f"fallback_variant {self.fallback_variant!r} is not one of the variants {ids}"
             )
+        if self.variant(self.fallback_variant).forced_only:
+            raise ValueError("the fallback variant cannot be forced_only: it must always serve")
+        rule_ids = [rule.id for rule in self.rules]
+        repeated = sorted({rid for rid in rule_ids if rule_ids.count(rid) > 1})
+        if repeated:
+            raise ValueError(f"rule ids must be unique within a placement; repeated: {repeated}")
         return self
 
     def variant(self, variant_id: str) -> Variant:
         return next(variant for variant in self.variants if variant.id == variant_id)
 
 
-class PlacementsFile(_Strict):
+class PlacementsFile(Strict):
     version: str = Field(min_length=1)
     placements: dict[str, Placement] = Field(min_length=1)
 
 
+def _rule_reference_problems(name: str, placement: Placement) -> list[ConfigProblem]:
+    """Rules must name variants that exist, and may not hide the safe fallback."""
+    known = {variant.id for variant in placement.variants}
+    problems = []
+    for rule in placement.rules:
+        field = "action.variant" if rule.action.type == "force" else "action.target.variants"
+        unknown = sorted(set(rule.variant_ids_named()) - known)
+        if unknown:
+            problems.append(
+                ConfigProblem(
+                    name, rule.id, field, f"unknown variants {unknown}; known: {sorted(known)}"
+                )
+            )
+        if (
+            isinstance(rule.action, SuppressAction)
+            and placement.fallback_variant in rule.action.target.variants
+        ):
+            problems.append(
+                ConfigProblem(name, rule.id, field, "the fallback variant cannot be suppressed")
+            )
+    return problems
+
+
 class PlacementsConfigError(ValueError):
-    """An invalid placements file; the message lists every problem with its field path."""
+    """An invalid placements file; `problems` locates each by placement, rule and field."""
+
+    def __init__(self, path: Path, problems: list[ConfigProblem]) -> None:
+        self.path = path
+        self.problems = problems
+        listing = "\n".join(f"  - {problem}" for problem in problems)
+        super().__init__(f"invalid placements file {path}:\n{listing}")
 
 
 @dataclass(frozen=True)
@@ -97,27 +132,73 @@ class LoadedPlacements:
     config: PlacementsFile
     path: Path
     digest: str
+    rules: dict[str, tuple[CompiledRule, ...]]  # per placement, in file order
 
     @property
     def version(self) -> str:
         return f"{self.config.version}+{self.digest}"
 
 
-def load_placements(path: Path) -> LoadedPlacements:
+def compile_placement_rules(
+    name: str, placement: Placement, symbols: SymbolTable
+) -> tuple[tuple[CompiledRule, ...], list[ConfigProblem]]:
+    """Every rule compiled, or the problems that stop it; also used for dry-run drafts."""
+    problems = _rule_reference_problems(name, placement)
+    results = [
+        compile_rule(name, rule, order, symbols) for order, rule in enumerate(placement.rules)
+    ]
+    problems.extend(result for result in results if isinstance(result, ConfigProblem))
+    compiled = tuple(result for result in results if isinstance(result, CompiledRule))
+    return compiled, problems
+
+
+def located_problem(issue: dict[str, Any], document: Any) -> ConfigProblem:
+    """Pydantic's location, with rule positions replaced by the rule's id."""
+    loc = [str(part) for part in issue["loc"]]
+    if len(loc) < 2 or loc[0] != "placements":
+        return ConfigProblem("<file>", None, ".".join(loc) or "<root>", issue["msg"])
+    placement, rest, rule = loc[1], loc[2:], None
+    if len(rest) >= 2 and rest[0] == "rules" and rest[1].isdigit():
+        try:
+            raw_rule = document["placements"][placement]["rules"][int(rest[1])]
+            rule = str(raw_rule.get("id", f"#{rest[1]}"))
+        except (KeyError, IndexError, TypeError, AttributeError):
+            rule = f"#{rest[1]}"
+        rest = rest[2:]
+    # The discriminated action union adds the action type to the path: drop it.
+    if (
+        len(rest) >= 2
+        and rest[0] == "action"
+        and rest[1] in {"force", "boost", "penalize", "suppress", "trigger"}
+    ):
+        rest = [rest[0], *rest[2:]]
+    return ConfigProblem(placement, rule, ".".join(rest), issue["msg"])
+
+
+def load_placements(path: Path, symbols: SymbolTable) -> LoadedPlacements:
+    """Parse, validate and compile; raises PlacementsConfigError listing every problem."""
+
+    def fail(field: str, message: str) -> PlacementsConfigError:
+        return PlacementsConfigError(path, [ConfigProblem("<file>", None, field, message)])
+
     try:
         raw = path.read_bytes()
     except OSError as error:
-        raise PlacementsConfigError(f"cannot read placements file {path}: {error}") from error
+        raise fail("<file>", f"cannot read: {error}") from error
     try:
         document = yaml.safe_load(raw)
     except yaml.YAMLError as error:
-        raise PlacementsConfigError(f"{path} is not valid YAML: {error}") from error
+        raise fail("<file>", f"not valid YAML: {error}") from error
     try:
         config = PlacementsFile.model_validate(document)
     except ValidationError as error:
-        problems = "\n".join(
-            f"  - {'.'.join(str(part) for part in issue['loc']) or '<root>'}: {issue['msg']}"
-            for issue in error.errors()
-        )
-        raise PlacementsConfigError(f"invalid placements file {path}:\n{problems}") from error
-    return LoadedPlacements(config, path, hashlib.sha256(raw).hexdigest()[:12])
+        problems = [located_problem(issue, document) for issue in error.errors()]
+        raise PlacementsConfigError(path, problems) from error
+    problems: list[ConfigProblem] = []
+    compiled: dict[str, tuple[CompiledRule, ...]] = {}
+    for name, placement in config.placements.items():
+        compiled[name], found = compile_placement_rules(name, placement, symbols)
+        problems.extend(found)
+    if problems:
+        raise PlacementsConfigError(path, problems)
+    return LoadedPlacements(config, path, hashlib.sha256(raw).hexdigest()[:12], compiled)

@@ -39,6 +39,11 @@ class PersonalizeRequest(BaseModel):
     user_id: int = Field(ge=1, le=MAX_USER_ID)
     placement: str = Field(min_length=1, max_length=100)
     context: RequestContextBody
+    personalization_consent: bool = Field(
+        True,
+        description="False: serve the default content and use no behavioral data "
+        "(as for users on the opt-out list).",
+    )
 
 
 class VariantBody(BaseModel):
@@ -56,8 +61,51 @@ class Components(BaseModel):
 
 class CandidateBody(BaseModel):
     variant_id: str
-    score: float
+    score: float = Field(description="base_score x rule_factor.")
+    base_score: float = Field(
+        description="Weighted mean of the available components (weights of missing ones drop out)."
+    )
+    rule_factor: float = Field(description="Boost or penalty applied by a rule; 1 when none.")
+    suppressed: bool
+    forced: bool
+    eligible: bool = Field(
+        description="Could win on score: not suppressed, and not a forced_only variant unforced."
+    )
+    decided_by: str | None = Field(description="The rule that set this variant's fate, if any.")
     components: Components
+
+
+class ContributionBody(BaseModel):
+    feature: str
+    value: float | None
+    contribution: float = Field(description="SHAP value in log-odds (LightGBM pred_contrib).")
+
+
+class ModelExplanation(BaseModel):
+    bias: float = Field(description="Expected log-odds; bias + all contributions = the score.")
+    top_contributions: list[ContributionBody]
+
+
+class FiredRuleBody(BaseModel):
+    id: str
+    priority: int
+    action: str
+    outcome: str = Field(
+        description="applied; overridden (a higher-priority rule decided its variants); "
+        "no_target (it selected nothing); triggered / trigger_* for notifications."
+    )
+    variants: list[str]
+    overridden_by: list[str]
+
+
+class TriggerBody(BaseModel):
+    rule_id: str
+    notification: str
+    outbox_id: str | None
+    status: str = Field(
+        description="queued; duplicate (already sent for this user, rule and window); "
+        "not_recorded (the outbox database failed)."
+    )
 
 
 class DecisionBody(BaseModel):
@@ -66,10 +114,17 @@ class DecisionBody(BaseModel):
     placement: str
     variant: VariantBody
     score: float
+    personalized: bool = Field(
+        description="False when consent is withheld or unknown, or no personal features were read."
+    )
     candidates: list[CandidateBody]
     weights: dict[str, float]
     propensity: float | None
     propensity_percentile: float | None
+    model_explanation: ModelExplanation | None
+    rules_fired: list[FiredRuleBody]
+    winning_rule: str | None
+    triggers: list[TriggerBody]
     cold_start: bool = Field(description="True when the store has no behavior for this user.")
     signals: dict[str, Any] = Field(
         description="The user facts behind the behavioral score (30-day taste, live session, cart)."
@@ -80,6 +135,19 @@ class DecisionBody(BaseModel):
     degraded: list[str] = Field(
         description="Why the decision is not fully personalized; empty when all went well."
     )
+
+
+class LoggedDecisionBody(BaseModel):
+    decision_id: str
+    created_at: str
+    user_id: int
+    placement: str
+    variant_id: str
+    config_version: str | None
+    model_version: str | None
+    degraded: list[str]
+    request: dict[str, Any]
+    decision: dict[str, Any]
 
 
 class EventError(BaseModel):

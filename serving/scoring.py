@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from serving.placements import ContextFit, Placement, Variant
+from serving.time_windows import hour_in_range
 
 NEUTRAL = 0.5
 
@@ -66,18 +67,13 @@ def behavioral_score(
     return category_popularity.get(variant.category, 0.0) / most_popular
 
 
-def _hour_fits(hours: tuple[int, int], hour: int) -> bool:
-    start, end = hours
-    return start <= hour < end if start <= end else hour >= start or hour < end
-
-
 def contextual_score(fit: ContextFit, facts: RequestFacts) -> float:
     """Share of the variant's stated context criteria that the request meets."""
     checks: list[bool] = []
     if fit.devices:
         checks.append(facts.device in fit.devices)
     if fit.hours is not None:
-        checks.append(_hour_fits(fit.hours, facts.hour))
+        checks.append(hour_in_range(fit.hours, facts.hour))
     if fit.pages:
         checks.append(facts.page in fit.pages)
     return sum(checks) / len(checks) if checks else NEUTRAL

@@ -37,8 +37,8 @@ def test_schedules_give_the_next_run(every, cron, expected):
 @pytest.mark.parametrize(
     ("every", "cron", "message"),
     [
-        ("15", None, "not an interval"),
-        ("0m", None, "not an interval"),
+        ("15", None, "not a duration"),
+        ("0m", None, "not a duration"),
         (None, "every day", "not a cron expression"),
         ("15m", "* * * * *", "give one of"),
         (None, None, "give one of"),

@@ -6,7 +6,9 @@ from datetime import UTC, datetime, timedelta
 
 import duckdb
 import pytest
+import yaml
 
+from pipelines.settings import DEFAULT_PLACEMENTS_FILE
 from tests.conftest import Flow, Server, start_server, stop_server
 
 CONTEXT = {"device": "desktop", "country": "DE", "page": "home"}
@@ -44,13 +46,15 @@ def test_a_known_user_gets_an_explained_decision(api, flow):
     assert 0.0 <= decision["propensity"] <= 1.0
     candidates = decision["candidates"]
     assert candidates[0]["variant_id"] == decision["variant"]["id"]
-    assert [c["score"] for c in candidates] == sorted(
-        (c["score"] for c in candidates), reverse=True
+    eligible = [c["score"] for c in candidates if c["eligible"]]
+    assert eligible == sorted(eligible, reverse=True)
+    assert [c["eligible"] for c in candidates] == sorted(
+        (c["eligible"] for c in candidates), reverse=True
     )
     weights = decision["weights"]
     for candidate in candidates:
         components = candidate["components"]
-        assert candidate["score"] == pytest.approx(
+        assert candidate["base_score"] == pytest.approx(
             sum(weights[name] * components[name] for name in weights) / sum(weights.values())
         )
 
@@ -126,7 +130,8 @@ def test_health_reports_model_store_and_config(api, flow):
     assert health["status"] == "ok"
     assert health["feature_store"] == {"reachable": True, "error": None}
     assert health["model_version"] == (flow.models_dir / "latest").resolve().name
-    assert health["config_version"].startswith("2026-11-23.1+")
+    shipped = yaml.safe_load(DEFAULT_PLACEMENTS_FILE.read_text())["version"]
+    assert health["config_version"].startswith(f"{shipped}+")
     assert docs.status_code == 200
     assert "/v1/personalize" in spec["paths"]
     assert "tailor_decisions_total" in metrics

@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
 import yaml
 
 from pipelines.settings import DEFAULT_PLACEMENTS_FILE
+from serving.engine import DecisionEngine
 from serving.placements import PlacementsConfigError, load_placements
+
+SYMBOLS = DecisionEngine.symbols_for(None)
 
 
 def test_the_shipped_file_has_the_documented_placements():
-    loaded = load_placements(DEFAULT_PLACEMENTS_FILE)
+    loaded = load_placements(DEFAULT_PLACEMENTS_FILE, SYMBOLS)
     assert {"homepage_banner", "product_page_recs"} <= set(loaded.config.placements)
     assert loaded.version.startswith(loaded.config.version + "+")
 
@@ -49,17 +53,59 @@ def _valid() -> dict:
             "placements.homepage_banner.variants.1.context.devices.0",
         ),
         (lambda d: d.pop("version"), "version: Field required"),
+        (
+            lambda d: d["placements"]["homepage_banner"]["rules"][2]["action"].update(factor=0.5),
+            "placements.homepage_banner.rules[follow_session_interest].action.factor: "
+            "Input should be greater than 1",
+        ),
+        (
+            lambda d: d["placements"]["homepage_banner"]["rules"][1].update(when="cart_valu >= 50"),
+            "placements.homepage_banner.rules[cart_reminder_push].when: unknown symbol "
+            "'cart_valu'; did you mean 'cart_value'",
+        ),
+        (
+            lambda d: d["placements"]["homepage_banner"]["rules"][0].update(
+                when="cart_value > 'a lot'"
+            ),
+            "placements.homepage_banner.rules[recover_abandoned_cart].when: data type mismatch",
+        ),
+        (
+            lambda d: d["placements"]["homepage_banner"]["rules"][0]["action"].update(
+                variant="cart_recover"
+            ),
+            "placements.homepage_banner.rules[recover_abandoned_cart].action.variant: "
+            "unknown variants ['cart_recover']",
+        ),
+        (
+            lambda d: d["placements"]["product_page_recs"]["rules"][1]["action"].update(
+                target={"variants": ["bestsellers"]}
+            ),
+            "rules[no_cross_sell_on_checkout].action.target.variants: the fallback variant "
+            "cannot be suppressed",
+        ),
+        (
+            lambda d: d["placements"]["homepage_banner"]["rules"][3]["active"].update(
+                start="2026-12-02T00:00:00Z"
+            ),
+            "rules[black_friday_deals].active: Value error, start must be before end",
+        ),
+        (
+            lambda d: d["placements"]["homepage_banner"]["rules"].append(
+                d["placements"]["homepage_banner"]["rules"][0]
+            ),
+            "rule ids must be unique within a placement; repeated: ['recover_abandoned_cart']",
+        ),
     ],
 )
 def test_invalid_files_name_the_field(tmp_path, mutate, expected):
     document = _valid()
     mutate(document)
-    with pytest.raises(PlacementsConfigError, match=expected.replace("(", r"\(")):
-        load_placements(_write(tmp_path, document))
+    with pytest.raises(PlacementsConfigError, match=re.escape(expected)):
+        load_placements(_write(tmp_path, document), SYMBOLS)
 
 
 def test_a_file_that_is_not_yaml_is_refused(tmp_path):
     path = tmp_path / "placements.yaml"
     path.write_text("placements: [unclosed")
     with pytest.raises(PlacementsConfigError, match="not valid YAML"):
-        load_placements(path)
+        load_placements(path, SYMBOLS)

@@ -1,0 +1,1 @@
+"""Rules: configuration, compilation, evaluation, conflict resolution and stats."""

@@ -1,0 +1,168 @@
+"""Apply the rules that fired to the scored candidates and pick the winner.
+
+Conflict resolution, the contract the README documents:
+
+1. Rules are taken highest priority first; equal priorities keep the file's order.
+2. Per variant, the first (highest-priority) content rule that targets it decides its
+   fate: forced, boosted or penalized (score times the factor), or suppressed. A
+   lower-priority rule targeting the same variant is `overridden` for it.
+3. If any variant is forced, the one forced by the highest-priority rule wins, and
+   every lower-priority content rule is `overridden` by it.
+4. Otherwise the highest final score among the variants not suppressed wins.
+   Variants marked `forced_only` compete only when forced.
+5. The fallback variant cannot be suppressed: it is the answer that is always safe.
+6. Without personal features (store down or the user opted out) the ranking is not
+   trusted: the fallback wins unless a rule forces a variant.
+
+The winning rule is the force that chose the variant; else the highest-priority
+applied rule that changed the winner compared to ranking without rules; else the rule
+that boosted the winner, if any.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from serving.placements import Placement, Variant
+from serving.rules.config import ForceAction, SuppressAction, Target
+from serving.rules.evaluation import CompiledRule
+from serving.scoring import ScoredCandidate
+
+APPLIED, OVERRIDDEN, NO_TARGET = "applied", "overridden", "no_target"
+
+
+@dataclass
+class RuledCandidate:
+    scored: ScoredCandidate
+    factor: float = 1.0
+    suppressed: bool = False
+    forced: bool = False
+    decided_by: str | None = None
+
+    @property
+    def variant(self) -> Variant:
+        return self.scored.variant
+
+    @property
+    def score(self) -> float:
+        return self.scored.score * self.factor
+
+    @property
+    def eligible(self) -> bool:
+        """May win on score: not suppressed, and not waiting for a force to serve."""
+        return not self.suppressed and (self.forced or not self.variant.forced_only)
+
+
+@dataclass
+class RuleEffect:
+    rule: CompiledRule
+    outcome: str = NO_TARGET
+    variants: list[str] = field(default_factory=list)
+    overridden_by: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Resolution:
+    candidates: list[RuledCandidate]  # winner first, then the eligible by score
+    winner: RuledCandidate
+    winning_rule: str | None
+    effects: list[RuleEffect]
+
+
+def selects(target: Target, variant: Variant, values: dict[str, Any]) -> bool:
+    if variant.id in target.variants or variant.category in target.categories:
+        return True
+    if set(target.tags).intersection(variant.tags):
+        return True
+    wanted = values.get(target.matching) if target.matching else None
+    return wanted is not None and (wanted == variant.category or wanted in variant.tags)
+
+
+def _targets(rule: CompiledRule, placement: Placement, values: dict[str, Any]) -> list[str]:
+    action = rule.config.action
+    if isinstance(action, ForceAction):
+        return [action.variant]
+    return [v.id for v in placement.variants if selects(action.target, v, values)]
+
+
+def resolve(
+    placement: Placement,
+    ranked: list[ScoredCandidate],
+    fired: list[CompiledRule],
+    values: dict[str, Any],
+    personalized: bool,
+) -> Resolution:
+    """`ranked` is best first without rules; `fired` holds content rules only."""
+    candidates = {c.variant.id: RuledCandidate(c) for c in ranked}
+    effects: list[RuleEffect] = []
+    for rule in sorted(fired, key=lambda r: (-r.config.priority, r.order)):
+        effect = RuleEffect(rule)
+        effects.append(effect)
+        for variant_id in _targets(rule, placement, values):
+            candidate = candidates[variant_id]
+            if candidate.decided_by is not None:
+                effect.overridden_by.append(candidate.decided_by)
+                continue
+            action = rule.config.action
+            if isinstance(action, SuppressAction) and variant_id == placement.fallback_variant:
+                continue
+            candidate.decided_by = rule.id
+            candidate.forced = isinstance(action, ForceAction)
+            candidate.suppressed = isinstance(action, SuppressAction)
+            candidate.factor = getattr(action, "factor", 1.0)
+            effect.variants.append(variant_id)
+        if effect.variants:
+            effect.outcome = APPLIED
+        elif effect.overridden_by:
+            effect.outcome = OVERRIDDEN
+
+    forced = next(
+        (
+            e
+            for e in effects
+            if e.outcome == APPLIED and isinstance(e.rule.config.action, ForceAction)
+        ),
+        None,
+    )
+    fallback = candidates[placement.fallback_variant]
+    if forced is not None:
+        winner = candidates[forced.variants[0]]
+        _override_below(forced, effects)
+    elif personalized:
+        eligible = [c for c in candidates.values() if c.eligible]
+        winner = max(eligible, key=lambda c: c.score, default=fallback)
+    else:
+        winner = fallback
+
+    unruled = fallback.variant.id
+    if personalized:
+        unruled = next((c.variant.id for c in ranked if not c.variant.forced_only), unruled)
+    ordered = sorted(candidates.values(), key=lambda c: (c is not winner, not c.eligible, -c.score))
+    return Resolution(ordered, winner, _winning_rule(forced, winner, unruled, effects), effects)
+
+
+def _override_below(forced: RuleEffect, effects: list[RuleEffect]) -> None:
+    """Once a force decides, lower-priority content rules changed nothing."""
+    rank = effects.index(forced)
+    for effect in effects[rank + 1 :]:
+        if effect.outcome == APPLIED:
+            effect.outcome = OVERRIDDEN
+            effect.overridden_by.append(forced.rule.id)
+
+
+def _winning_rule(
+    forced: RuleEffect | None,
+    winner: RuledCandidate,
+    unruled: str,
+    effects: list[RuleEffect],
+) -> str | None:
+    if forced is not None:
+        return forced.rule.id
+    if winner.variant.id != unruled:
+        changed = {winner.variant.id, unruled}
+        return next(
+            (e.rule.id for e in effects if e.outcome == APPLIED and changed & set(e.variants)),
+            None,
+        )
+    return winner.decided_by
