@@ -48,11 +48,11 @@ def _twenty_rules() -> list[dict]:
     for i in range(20):
         kind = ("boost", "penalize", "suppress", "boost", "force")[i % 5]
         when = (
-            f"views_7d > {i} and (cart_value == null or cart_value < {100 + i * 50})",
-            f"propensity_percentile != null and propensity_percentile < {0.05 * (i % 10)}",
-            f"device == '{DEVICES[i % 3]}' and hour >= {i % 24}",
-            f"session_top_category_views_30m > {i % 4} or top_category_share_30d > 0.{5 + i % 4}",
-            f"revenue_30d > {2000 + i * 100} and now - last_event_at < t'P2D'",
+            f"views_7d > {i} && (cart_value == null || cart_value < {100 + i * 50}.0)",
+            f"propensity_percentile != null && propensity_percentile < {0.05 * (i % 10):.2f}",
+            f"device == '{DEVICES[i % 3]}' && hour >= {i % 24}",
+            f"session_top_category_views_30m > {i % 4} || top_category_share_30d > 0.{5 + i % 4}",
+            f"revenue_30d > {2000 + i * 100}.0 && now - last_event_at < duration('48h')",
         )[i % 5]
         target = {"tags": [("deal", "new", "inspiration", "bestseller")[i % 4]]}
         action = {
@@ -152,11 +152,15 @@ def main() -> None:
         model = load_artifact(settings.models_dir)
     except ModelNotFoundError as error:
         raise SystemExit(f"{error}\nrun `make demo` or `tailor demo --no-serve` first") from error
+    # name -> (path, placement, concurrent clients); one client measures latency without
+    # queueing, the rest measure it under load.
     arms = {
-        "baseline_feast_plus_predict": ("/internal/baseline", None),
-        "personalize": ("/v1/personalize", "homepage_banner"),
-        "personalize_no_rules": ("/v1/personalize", NO_RULES),
-        "personalize_20_rules": ("/v1/personalize", WITH_RULES),
+        "baseline_feast_plus_predict": ("/internal/baseline", None, args.concurrency),
+        "personalize": ("/v1/personalize", "homepage_banner", args.concurrency),
+        "personalize_no_rules": ("/v1/personalize", NO_RULES, args.concurrency),
+        "personalize_20_rules": ("/v1/personalize", WITH_RULES, args.concurrency),
+        "personalize_no_rules_1_client": ("/v1/personalize", NO_RULES, 1),
+        "personalize_20_rules_1_client": ("/v1/personalize", WITH_RULES, 1),
     }
     with tempfile.TemporaryDirectory() as scratch:
         server = start_api(
@@ -167,6 +171,10 @@ def main() -> None:
                     benchmark_placements(settings, Path(scratch))
                 ),
                 "TAILOR_DECISIONS__DATABASE_URL": f"sqlite:///{scratch}/decisions.db",
+                # Every arm does its full work: with the default 100 ms budget, queueing
+                # behind 8 clients on 2 shared cores trips the store's fallback at random,
+                # and a fallback decision is cheaper, which would blur the comparison.
+                "TAILOR_SERVING__FEATURE_BUDGET_MS": "1000",
             }
         )
         url = server.url
@@ -174,14 +182,13 @@ def main() -> None:
         per_round = args.requests // ROUNDS
         runs: dict[str, list[dict]] = {name: [] for name in arms}
         try:
-            for path, placement in arms.values():
-                asyncio.run(_drive(url, path, placement, users, 300, args.concurrency))
+            for path, placement, clients in arms.values():
+                asyncio.run(_drive(url, path, placement, users, 300, clients))
             for _ in range(ROUNDS):
-                for name, (path, placement) in arms.items():
+                for name, (path, placement, clients) in arms.items():
+                    count = per_round if clients > 1 else per_round // 4
                     runs[name].append(
-                        asyncio.run(
-                            _drive(url, path, placement, users, per_round, args.concurrency)
-                        )
+                        asyncio.run(_drive(url, path, placement, users, count, clients))
                     )
         except httpx.HTTPError:
             print(f"the server failed; its log ends with:\n{server.output()[-3000:]}")
@@ -191,6 +198,8 @@ def main() -> None:
     figures = {name: _merge(arm_runs) for name, arm_runs in runs.items()}
     baseline, personalize = figures["baseline_feast_plus_predict"], figures["personalize"]
     no_rules, with_rules = figures["personalize_no_rules"], figures["personalize_20_rules"]
+    no_rules_1 = figures["personalize_no_rules_1_client"]
+    with_rules_1 = figures["personalize_20_rules_1_client"]
 
     result = {
         "benchmark": "serving",
@@ -202,7 +211,8 @@ def main() -> None:
         **figures,
         "p50_ratio_vs_baseline": personalize["p50_ms"] / baseline["p50_ms"],
         "throughput_ratio_vs_baseline": personalize["requests_per_s"] / baseline["requests_per_s"],
-        "rules_p50_overhead": with_rules["p50_ms"] / no_rules["p50_ms"] - 1,
+        "rules_p50_overhead_under_load": with_rules["p50_ms"] / no_rules["p50_ms"] - 1,
+        "rules_p50_overhead_1_client": with_rules_1["p50_ms"] / no_rules_1["p50_ms"] - 1,
         "rules_target_p50_overhead": 0.10,
     }
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
@@ -216,7 +226,9 @@ def main() -> None:
     print(
         f"personalize / baseline: p50 x{result['p50_ratio_vs_baseline']:.2f}, "
         f"throughput x{result['throughput_ratio_vs_baseline']:.2f}\n"
-        f"20 rules vs none: p50 {result['rules_p50_overhead']:+.1%} (target < +10%)  -> {RESULTS}"
+        f"20 rules vs none, p50 (target < +10%): "
+        f"{result['rules_p50_overhead_1_client']:+.1%} with 1 client, "
+        f"{result['rules_p50_overhead_under_load']:+.1%} with {args.concurrency}  -> {RESULTS}"
     )
 
 

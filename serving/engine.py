@@ -286,12 +286,13 @@ class DecisionEngine:
             device=request.context.device, hour=gathered.moment.hour, page=request.context.page
         )
         ranked = rank_candidates(placement, user, facts, gathered.popularity)
-        # Opted-out users get the default content: no rule may act on their data.
-        evaluations = (
-            [evaluate(rule, gathered.values, gathered.moment) for rule in rules]
-            if gathered.consent
-            else []
-        )
+        evaluations = []
+        if gathered.consent:  # opted-out users get the default content: no rule runs
+            names = set().union(*(rule.symbols for rule in rules))
+            context = SymbolTable.context(gathered.values, names)
+            evaluations = [
+                evaluate(rule, context, gathered.values, gathered.moment) for rule in rules
+            ]
         fired = [e.rule for e in evaluations if e.verdict is Verdict.FIRED]
         resolution = resolve(
             placement,

@@ -8,6 +8,7 @@ located by placement, rule and field; never half a configuration.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,7 +18,7 @@ import yaml
 from pydantic import Field, ValidationError, model_validator
 
 from pipelines.events import Device
-from serving.rules.config import RuleConfig, Strict, SuppressAction
+from serving.rules.config import ForceAction, RuleConfig, Strict, SuppressAction
 from serving.rules.evaluation import CompiledRule, ConfigProblem, compile_rule
 from serving.rules.symbols import SymbolTable
 from serving.time_windows import HourRange
@@ -144,12 +145,30 @@ def compile_placement_rules(
 ) -> tuple[tuple[CompiledRule, ...], list[ConfigProblem]]:
     """Every rule compiled, or the problems that stop it; also used for dry-run drafts."""
     problems = _rule_reference_problems(name, placement)
+    sample = symbols.sample_context()
     results = [
-        compile_rule(name, rule, order, symbols) for order, rule in enumerate(placement.rules)
+        compile_rule(name, rule, order, symbols, sample)
+        for order, rule in enumerate(placement.rules)
     ]
     problems.extend(result for result in results if isinstance(result, ConfigProblem))
-    compiled = tuple(result for result in results if isinstance(result, CompiledRule))
+    compiled = tuple(
+        dataclasses.replace(result, static_targets=_static_targets(result.config, placement))
+        for result in results
+        if isinstance(result, CompiledRule)
+    )
     return compiled, problems
+
+
+def _static_targets(rule: RuleConfig, placement: Placement) -> frozenset[str]:
+    """Resolved once at load so a decision does not re-match every variant per rule."""
+    if isinstance(rule.action, ForceAction):
+        return frozenset({rule.action.variant})
+    target = getattr(rule.action, "target", None)
+    if target is None:
+        return frozenset()
+    return frozenset(
+        v.id for v in placement.variants if target.selects_statically(v.id, v.category, v.tags)
+    )
 
 
 def located_problem(issue: dict[str, Any], document: Any) -> ConfigProblem:

@@ -75,6 +75,16 @@ class Target(Strict):
             raise ValueError("name at least one of variants, tags, categories or matching")
         return self
 
+    def selects_statically(
+        self, variant_id: str, category: str | None, tags: tuple[str, ...]
+    ) -> bool:
+        """Selection known at load; `matching` depends on the decision's values."""
+        return (
+            variant_id in self.variants
+            or category in self.categories
+            or not set(self.tags).isdisjoint(tags)
+        )
+
 
 class ForceAction(Strict):
     type: Literal["force"]

@@ -1,10 +1,14 @@
 """Compile rule conditions once at load; evaluate them per decision.
 
-Conditions use `rule-engine` (a typed expression language, never Python `eval`).
-A condition that fails only because a symbol it reads is null (a user without a cart,
-a missing model score) simply does not fire: missing data is normal, and rule authors
-who care can test `cart_value == null` explicitly. Any other evaluation failure is a
-rule error, reported in the decision's `degraded` so it is seen and fixed.
+Conditions are CEL expressions (the Common Expression Language of Kubernetes and
+Envoy), compiled by `common-expression-language` (a Rust interpreter) and never run as
+Python. At load, every condition is checked for syntax, for names that are not symbols,
+and for type errors by evaluating it once on a sample value of every symbol's type
+(a branch that `&&` or `||` short-circuits is not reached, so this check is partial;
+what it misses is reported at evaluation). A condition that fails only because a symbol
+it reads is null (a user without a cart, a missing model score) simply does not fire:
+missing data is normal, and rule authors who care can test `cart_value == null`. Any
+other evaluation failure is a rule error, reported in the decision's `degraded`.
 """
 
 from __future__ import annotations
@@ -15,10 +19,10 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-import rule_engine
+import cel
 
 from serving.rules.config import RuleConfig, TriggerAction
-from serving.rules.symbols import SymbolTable
+from serving.rules.symbols import SymbolTable, SymbolType
 
 
 class Verdict(StrEnum):
@@ -32,9 +36,10 @@ class Verdict(StrEnum):
 @dataclass(frozen=True)
 class CompiledRule:
     config: RuleConfig
-    condition: rule_engine.Rule
+    condition: cel.Program
     symbols: frozenset[str]
     order: int  # position in the file: breaks priority ties
+    static_targets: frozenset[str] = frozenset()  # variant ids selected whatever the values
 
     @property
     def id(self) -> str:
@@ -61,35 +66,47 @@ class ConfigProblem:
         return f"{where}.{self.field}: {self.message}" if self.field else f"{where}: {self.message}"
 
 
+def _first_line(error: Exception) -> str:
+    return str(error).strip().splitlines()[0]
+
+
 def compile_rule(
-    placement: str, config: RuleConfig, order: int, symbols: SymbolTable
+    placement: str, config: RuleConfig, order: int, symbols: SymbolTable, sample: cel.Context
 ) -> CompiledRule | ConfigProblem:
-    context = symbols.context()
+    """`sample` is `symbols.sample_context()`, built once per load."""
+
+    def problem(message: str, field: str = "when") -> ConfigProblem:
+        return ConfigProblem(placement, config.id, field, message)
+
     try:
-        condition = rule_engine.Rule(config.when, context=context)
-    except rule_engine.errors.SymbolResolutionError as error:
-        close = difflib.get_close_matches(error.symbol_name, list(symbols.types), n=3)
+        condition = cel.compile(config.when)
+    except ValueError as error:
+        return problem(f"{_first_line(error)} in {config.when!r}")
+    referenced = frozenset(condition.variables())
+    unknown = sorted(referenced - set(symbols.types))
+    if unknown:
+        close = difflib.get_close_matches(unknown[0], list(symbols.types), n=3)
         hint = f"did you mean {' or '.join(map(repr, close))}? " if close else ""
-        return ConfigProblem(
-            placement,
-            config.id,
-            "when",
-            f"unknown symbol {error.symbol_name!r}; {hint}GET /v1/admin/rules/symbols "
-            "lists every feature and request field",
+        return problem(
+            f"unknown symbol {unknown[0]!r}; {hint}GET /v1/admin/rules/symbols "
+            "lists every feature and request field"
         )
-    except rule_engine.errors.EngineError as error:
-        return ConfigProblem(placement, config.id, "when", f"{error.message} in {config.when!r}")
-    referenced = frozenset(context.symbols)
     target = getattr(config.action, "target", None)
     if target is not None and target.matching is not None:
-        if symbols.types.get(target.matching) is not rule_engine.DataType.STRING:
-            return ConfigProblem(
-                placement,
-                config.id,
-                "action.target.matching",
+        if symbols.types.get(target.matching) is not SymbolType.STRING:
+            return problem(
                 f"{target.matching!r} is not a text symbol (e.g. session_top_category)",
+                "action.target.matching",
             )
         referenced |= {target.matching}
+    try:
+        result = condition.execute(sample)
+    except ZeroDivisionError:
+        result = True  # the sample's values, not the types, divided by zero
+    except Exception as error:
+        return problem(f"type error: {_first_line(error)} in {config.when!r}")
+    if not isinstance(result, bool):
+        return problem(f"must be true or false, but gives a {type(result).__name__}")
     return CompiledRule(config, condition, referenced, order)
 
 
@@ -100,15 +117,19 @@ class Evaluation:
     error: str | None = None
 
 
-def evaluate(rule: CompiledRule, values: dict[str, Any], moment: datetime) -> Evaluation:
+def evaluate(
+    rule: CompiledRule, context: cel.Context, values: dict[str, Any], moment: datetime
+) -> Evaluation:
+    """`context` binds (at least) the rule's symbols; `values` are the same as Python."""
     config = rule.config
     if not config.enabled or (config.active is not None and not config.active.contains(moment)):
         return Evaluation(rule, Verdict.INACTIVE)
     try:
-        matched = rule.condition.matches(values)
-    except (rule_engine.errors.EngineError, ArithmeticError) as error:
+        matched = rule.condition.execute(context)
+    except Exception as error:  # CEL raises TypeError, RuntimeError, ZeroDivisionError...
         if any(values.get(name) is None for name in rule.symbols):
             return Evaluation(rule, Verdict.MISSING_INPUTS)
-        message = getattr(error, "message", None) or str(error)
-        return Evaluation(rule, Verdict.ERROR, f"{type(error).__name__}: {message}")
+        return Evaluation(rule, Verdict.ERROR, f"{type(error).__name__}: {_first_line(error)}")
+    if not isinstance(matched, bool):
+        return Evaluation(rule, Verdict.ERROR, f"gave a {type(matched).__name__}, not a bool")
     return Evaluation(rule, Verdict.FIRED if matched else Verdict.NOT_MATCHED)

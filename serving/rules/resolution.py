@@ -70,20 +70,18 @@ class Resolution:
     effects: list[RuleEffect]
 
 
-def selects(target: Target, variant: Variant, values: dict[str, Any]) -> bool:
-    if variant.id in target.variants or variant.category in target.categories:
-        return True
-    if set(target.tags).intersection(variant.tags):
-        return True
-    wanted = values.get(target.matching) if target.matching else None
-    return wanted is not None and (wanted == variant.category or wanted in variant.tags)
-
-
 def _targets(rule: CompiledRule, placement: Placement, values: dict[str, Any]) -> list[str]:
-    action = rule.config.action
-    if isinstance(action, ForceAction):
-        return [action.variant]
-    return [v.id for v in placement.variants if selects(action.target, v, values)]
+    """Variant ids in file order: those selected at load, plus, for a `matching`
+    target, those whose category or a tag equals the feature's value now."""
+    target: Target | None = getattr(rule.config.action, "target", None)
+    wanted = values.get(target.matching) if target is not None and target.matching else None
+    if wanted is None:
+        return [v.id for v in placement.variants if v.id in rule.static_targets]
+    return [
+        v.id
+        for v in placement.variants
+        if v.id in rule.static_targets or wanted == v.category or wanted in v.tags
+    ]
 
 
 def resolve(

@@ -21,6 +21,8 @@ from serving.rules.evaluation import Evaluation, Verdict
 
 @dataclass
 class _RuleCounts:
+    fired_total: Any  # this rule's Prometheus children, resolved once, not per decision
+    errors_total: Any
     verdicts: Counter[str] = field(default_factory=Counter)
     applied: int = 0
     won: int = 0
@@ -34,7 +36,9 @@ class RuleStats:
         self.since = datetime.now(UTC)
         self._lock = threading.Lock()
         self._counts = {
-            (placement, rule_id): _RuleCounts()
+            (placement, rule_id): _RuleCounts(
+                RULE_FIRED.labels(placement, rule_id), RULE_ERRORS.labels(placement, rule_id)
+            )
             for placement, rule_ids in rules.items()
             for rule_id in rule_ids
         }
@@ -46,16 +50,16 @@ class RuleStats:
         applied: list[str],
         winning_rule: str | None,
     ) -> None:
-        now = datetime.now(UTC)
+        now = None
         with self._lock:
             for evaluation in evaluations:
                 counts = self._counts[(placement, evaluation.rule.id)]
                 counts.verdicts[evaluation.verdict] += 1
                 if evaluation.verdict is Verdict.FIRED:
-                    counts.last_fired_at = now
-                    RULE_FIRED.labels(placement, evaluation.rule.id).inc()
+                    counts.last_fired_at = now = now or datetime.now(UTC)
+                    counts.fired_total.inc()
                 elif evaluation.verdict is Verdict.ERROR:
-                    RULE_ERRORS.labels(placement, evaluation.rule.id).inc()
+                    counts.errors_total.inc()
             for rule_id in applied:
                 self._counts[(placement, rule_id)].applied += 1
             if winning_rule is not None:

@@ -35,7 +35,7 @@ TEST_RULES = [
     {
         "id": "broken_for_43",
         "priority": 6,
-        "when": f"user_id == {ERROR_USER} and hour / (hour - hour) > 1",
+        "when": f"user_id == {ERROR_USER} && hour / (hour - hour) > 1",
         "action": {"type": "force", "variant": "welcome"},
     },
 ]

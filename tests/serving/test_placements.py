@@ -67,7 +67,21 @@ def _valid() -> dict:
             lambda d: d["placements"]["homepage_banner"]["rules"][0].update(
                 when="cart_value > 'a lot'"
             ),
-            "placements.homepage_banner.rules[recover_abandoned_cart].when: data type mismatch",
+            "placements.homepage_banner.rules[recover_abandoned_cart].when: type error: ",
+        ),
+        (
+            lambda d: d["placements"]["homepage_banner"]["rules"][0].update(when="cart_value"),
+            "rules[recover_abandoned_cart].when: must be true or false, but gives a float",
+        ),
+        (
+            lambda d: d["placements"]["homepage_banner"]["rules"][0].update(when="cart_value >"),
+            "rules[recover_abandoned_cart].when: Failed to parse expression",
+        ),
+        (
+            lambda d: d["placements"]["homepage_banner"]["rules"][0].update(
+                when="views_7d + 1.5 > 3.0"
+            ),
+            "rules[recover_abandoned_cart].when: type error: No such overload",
         ),
         (
             lambda d: d["placements"]["homepage_banner"]["rules"][0]["action"].update(

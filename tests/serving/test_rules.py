@@ -71,7 +71,8 @@ def _decide(
     )
     ranked = rank_candidates(placement, user, RequestFacts("mobile", moment.hour, "home"), {})
     values = _values(features, moment)
-    evaluations = [evaluate(rule, values, moment) for rule in compiled]
+    context = SYMBOLS.context(values, set().union(*(rule.symbols for rule in compiled)))
+    evaluations = [evaluate(rule, context, values, moment) for rule in compiled]
     fired = [e.rule for e in evaluations if e.verdict is Verdict.FIRED and not e.rule.is_trigger]
     return resolve(placement, ranked, fired, values, personalized), evaluations
 
@@ -293,7 +294,7 @@ def test_time_arithmetic_on_epoch_features():
         "cart_left",
         10,
         {"type": "force", "variant": "recovery"},
-        when="now - last_unpurchased_cart_at >= t'PT10M' and cart_value > 0",
+        when="now - last_unpurchased_cart_at >= duration('10m') && cart_value > 0.0",
     )
     eleven_minutes_ago = int(MOMENT.timestamp()) - 11 * 60
     five_minutes_ago = int(MOMENT.timestamp()) - 5 * 60
@@ -312,7 +313,7 @@ def test_membership_and_boolean_logic():
         "logic",
         10,
         {"type": "force", "variant": "books"},
-        when="device in ['mobile', 'tablet'] and not (country == 'FR') or weekday == 'sun'",
+        when="device in ['mobile', 'tablet'] && !(country == 'FR') || weekday == 'sun'",
     )
     _, evaluations = _decide([rule])
     assert evaluations[0].verdict is Verdict.FIRED
