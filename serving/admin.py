@@ -16,6 +16,7 @@ from fastapi.security import APIKeyHeader
 from pydantic import BaseModel, Field, ValidationError
 
 from pipelines.settings import TailorSettings
+from serving.dry_run import dry_run
 from serving.engine import DecisionEngine
 from serving.opt_outs import OptOutList
 from serving.placements import Placement, compile_placement_rules, located_problem
@@ -161,7 +162,7 @@ def admin_router(settings: TailorSettings) -> APIRouter:
         }
 
     @router.post("/rules/dry-run", response_model=DryRunBody)
-    def dry_run(body: DryRunRequest, request: Request) -> DryRunBody:
+    def dry_run_rule(body: DryRunRequest, request: Request) -> DryRunBody:
         """Evaluate a draft rule for the given users: does it fire, and what changes."""
         engine = engine_of(request)
         snapshot = engine.config.current
@@ -174,7 +175,8 @@ def admin_router(settings: TailorSettings) -> APIRouter:
             body.placement, placements[body.placement], body.rule, engine
         )
         draft = drafted.rules[-1]
-        outcomes = engine.dry_run(
+        outcomes = dry_run(
+            engine,
             drafted,
             snapshot.placements.rules[body.placement],
             compiled,

@@ -25,9 +25,8 @@ from serving.decision_log import DecisionLog, DecisionRecord
 from serving.features import FeatureStoreUnavailable, OnlineFeatures, UserFeatures
 from serving.metrics import DECISION_SECONDS, DECISIONS, DEGRADED
 from serving.opt_outs import ConsentUnknown, OptOutList
-from serving.outbox import Outbox, OutboxUnavailable, Trigger
+from serving.outbox import Outbox
 from serving.placements import Placement
-from serving.rules.config import TriggerAction
 from serving.rules.evaluation import CompiledRule, Evaluation, Verdict, evaluate
 from serving.rules.resolution import APPLIED, Resolution, resolve
 from serving.rules.symbols import DecisionFacts, SymbolTable
@@ -43,6 +42,7 @@ from serving.schemas import (
     VariantBody,
 )
 from serving.scoring import RequestFacts, UserSignals, rank_candidates
+from serving.triggers import record_triggers
 
 log = logging.getLogger(__name__)
 
@@ -117,21 +117,6 @@ class Choice:
     resolution: Resolution
     evaluations: list[Evaluation]
     triggers: list[CompiledRule]
-
-
-@dataclass(frozen=True)
-class DraftOutcome:
-    """What a draft rule would do for one request (POST /v1/admin/rules/dry-run)."""
-
-    user_id: int
-    verdict: str
-    error: str | None
-    outcome: str | None
-    variant_before: str
-    variant_after: str
-    winning_rule_before: str | None
-    winning_rule_after: str | None
-    degraded: list[str]
 
 
 class DecisionEngine:
@@ -303,53 +288,6 @@ class DecisionEngine:
         )
         return Choice(user, resolution, evaluations, [rule for rule in fired if rule.is_trigger])
 
-    # -- side effects ----------------------------------------------------------------
-
-    def _record_triggers(
-        self,
-        request: PersonalizeRequest,
-        choice: Choice,
-        gathered: Gathered,
-        decision_id: str,
-    ) -> list[TriggerBody]:
-        bodies = []
-        for rule in choice.triggers:
-            action = rule.config.action
-            assert isinstance(action, TriggerAction)
-            window = action.once_per.total_seconds()
-            window_start = datetime.fromtimestamp(
-                gathered.moment.timestamp() // window * window, UTC
-            )
-            trigger = Trigger(
-                user_id=request.user_id,
-                placement=request.placement,
-                rule_id=rule.id,
-                notification=action.notification,
-                window_start=window_start,
-                decision_id=decision_id,
-                payload=action.payload,
-                webhook_url=str(action.webhook_url) if action.webhook_url else None,
-            )
-            outbox_id, status = None, "not_recorded"
-            if self.outbox is not None:
-                try:
-                    enqueued = self.outbox.enqueue(trigger)
-                    outbox_id = enqueued.outbox_id
-                    status = "queued" if enqueued.created else "duplicate"
-                except OutboxUnavailable:
-                    log.exception("trigger %s for user %s not recorded", rule.id, request.user_id)
-            if status == "not_recorded":
-                gathered.degraded.append(f"trigger_not_recorded:{rule.id}")
-            bodies.append(
-                TriggerBody(
-                    rule_id=rule.id,
-                    notification=action.notification,
-                    outbox_id=outbox_id,
-                    status=status,
-                )
-            )
-        return bodies
-
     # -- the whole decision ----------------------------------------------------------
 
     def decide(self, request: PersonalizeRequest) -> DecisionBody:
@@ -364,7 +302,12 @@ class DecisionEngine:
                 f"rule_error:{e.rule.id}" for e in choice.evaluations if e.verdict is Verdict.ERROR
             )
             decision_id = uuid.uuid4().hex
-            triggers = self._record_triggers(request, choice, gathered, decision_id)
+            triggers = record_triggers(
+                self.outbox, request, choice.triggers, gathered.moment, decision_id
+            )
+            gathered.degraded.extend(
+                f"trigger_not_recorded:{t.rule_id}" for t in triggers if t.status == "not_recorded"
+            )
             resolution = choice.resolution
             snapshot.stats.record(
                 request.placement,
@@ -468,44 +411,3 @@ class DecisionEngine:
             feature_service=self.feature_service,
             degraded=gathered.degraded,
         )
-
-    # -- dry-run ---------------------------------------------------------------------
-
-    def dry_run(
-        self,
-        placement: Placement,
-        current: tuple[CompiledRule, ...],
-        with_draft: tuple[CompiledRule, ...],
-        draft_id: str,
-        requests: list[PersonalizeRequest],
-    ) -> list[DraftOutcome]:
-        """Each request decided with and without the draft; nothing is logged or sent."""
-        snapshot = self.config.current
-        outcomes = []
-        for request in requests:
-            gathered = self.gather(request, snapshot)
-            before = self.choose(request, placement, current, gathered)
-            after = self.choose(request, placement, with_draft, gathered)
-            evaluation = (
-                next(e for e in after.evaluations if e.rule.id == draft_id)
-                if (after.evaluations)
-                else None
-            )
-            effect = next((e for e in after.resolution.effects if e.rule.id == draft_id), None)
-            outcome = effect.outcome if effect else None
-            if evaluation is not None and evaluation.verdict is Verdict.FIRED and effect is None:
-                outcome = "would_trigger"
-            outcomes.append(
-                DraftOutcome(
-                    user_id=request.user_id,
-                    verdict=evaluation.verdict.value if evaluation else "not_evaluated",
-                    error=evaluation.error if evaluation else None,
-                    outcome=outcome,
-                    variant_before=before.resolution.winner.variant.id,
-                    variant_after=after.resolution.winner.variant.id,
-                    winning_rule_before=before.resolution.winning_rule,
-                    winning_rule_after=after.resolution.winning_rule,
-                    degraded=gathered.degraded,
-                )
-            )
-        return outcomes

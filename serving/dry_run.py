@@ -1,0 +1,66 @@
+"""Dry-run of a draft rule: each user decided with and without it, nothing recorded.
+
+The same gather and choose as a live decision, so a dry-run shows exactly what the
+draft would do; no log row, no trigger, no stats.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from serving.engine import DecisionEngine
+from serving.placements import Placement
+from serving.rules.evaluation import CompiledRule, Verdict
+from serving.schemas import PersonalizeRequest
+
+
+@dataclass(frozen=True)
+class DraftOutcome:
+    """What a draft rule would do for one request (POST /v1/admin/rules/dry-run)."""
+
+    user_id: int
+    verdict: str
+    error: str | None
+    outcome: str | None
+    variant_before: str
+    variant_after: str
+    winning_rule_before: str | None
+    winning_rule_after: str | None
+    degraded: list[str]
+
+
+def dry_run(
+    engine: DecisionEngine,
+    placement: Placement,
+    current: tuple[CompiledRule, ...],
+    with_draft: tuple[CompiledRule, ...],
+    draft_id: str,
+    requests: list[PersonalizeRequest],
+) -> list[DraftOutcome]:
+    """Each request decided with and without the draft; nothing is logged or sent."""
+    snapshot = engine.config.current
+    outcomes = []
+    for request in requests:
+        gathered = engine.gather(request, snapshot)
+        before = engine.choose(request, placement, current, gathered)
+        after = engine.choose(request, placement, with_draft, gathered)
+        # No evaluations at all when consent is missing: then the draft is not evaluated.
+        evaluation = next((e for e in after.evaluations if e.rule.id == draft_id), None)
+        effect = next((e for e in after.resolution.effects if e.rule.id == draft_id), None)
+        outcome = effect.outcome if effect else None
+        if evaluation is not None and evaluation.verdict is Verdict.FIRED and effect is None:
+            outcome = "would_trigger"
+        outcomes.append(
+            DraftOutcome(
+                user_id=request.user_id,
+                verdict=evaluation.verdict.value if evaluation else "not_evaluated",
+                error=evaluation.error if evaluation else None,
+                outcome=outcome,
+                variant_before=before.resolution.winner.variant.id,
+                variant_after=after.resolution.winner.variant.id,
+                winning_rule_before=before.resolution.winning_rule,
+                winning_rule_after=after.resolution.winning_rule,
+                degraded=gathered.degraded,
+            )
+        )
+    return outcomes

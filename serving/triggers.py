@@ -1,0 +1,64 @@
+"""Trigger rules that fired become outbox rows, one per user, rule and window.
+
+Recorded before the decision returns (the outbox insert is the durable step; the
+webhook call happens later, in the dispatcher), and only when a trigger fires, so the
+cost falls on few decisions.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime
+
+from serving.outbox import Outbox, OutboxUnavailable, Trigger
+from serving.rules.config import TriggerAction
+from serving.rules.evaluation import CompiledRule
+from serving.schemas import PersonalizeRequest, TriggerBody
+
+log = logging.getLogger(__name__)
+
+
+def window_start(moment: datetime, rule: TriggerAction) -> datetime:
+    """Windows are aligned to the epoch, so every replica computes the same one."""
+    seconds = rule.once_per.total_seconds()
+    return datetime.fromtimestamp(moment.timestamp() // seconds * seconds, UTC)
+
+
+def record_triggers(
+    outbox: Outbox | None,
+    request: PersonalizeRequest,
+    rules: list[CompiledRule],
+    moment: datetime,
+    decision_id: str,
+) -> list[TriggerBody]:
+    bodies = []
+    for rule in rules:
+        action = rule.config.action
+        assert isinstance(action, TriggerAction)
+        trigger = Trigger(
+            user_id=request.user_id,
+            placement=request.placement,
+            rule_id=rule.id,
+            notification=action.notification,
+            window_start=window_start(moment, action),
+            decision_id=decision_id,
+            payload=action.payload,
+            webhook_url=str(action.webhook_url) if action.webhook_url else None,
+        )
+        outbox_id, status = None, "not_recorded"
+        if outbox is not None:
+            try:
+                enqueued = outbox.enqueue(trigger)
+                outbox_id = enqueued.outbox_id
+                status = "queued" if enqueued.created else "duplicate"
+            except OutboxUnavailable:
+                log.exception("trigger %s for user %s not recorded", rule.id, request.user_id)
+        bodies.append(
+            TriggerBody(
+                rule_id=rule.id,
+                notification=action.notification,
+                outbox_id=outbox_id,
+                status=status,
+            )
+        )
+    return bodies
