@@ -299,6 +299,39 @@ def serve(
 
 
 @app.command()
+def check(
+    placements: Annotated[
+        Path | None,
+        typer.Argument(help="Placements file; default serving.placements_file."),
+    ] = None,
+) -> None:
+    """Validate a placements file as the API would load it (for CI and pre-deploy checks):
+    schema, rule references, conditions compiled and type-checked against the features
+    of the current model's feature service."""
+    from pipelines.model_artifact import ModelNotFoundError, load_artifact
+    from serving.engine import DecisionEngine
+    from serving.placements import PlacementsConfigError, load_placements
+
+    settings = _settings()
+    path = placements or settings.serving.placements_file
+    try:
+        model = load_artifact(settings.models_dir)
+    except ModelNotFoundError:
+        model = None  # the default feature service, as the API would serve
+    try:
+        loaded = load_placements(path, DecisionEngine.symbols_for(model))
+    except PlacementsConfigError as error:
+        console.print(f"[red]{len(error.problems)} problem(s)[/red] in {path}:")
+        for problem in error.problems:
+            console.print(f"  - {problem}", markup=False)
+        raise typer.Exit(1) from error
+    table = Table("placement", "variants", "rules", title=f"{path}: version {loaded.version}")
+    for name, placement in loaded.config.placements.items():
+        table.add_row(name, str(len(placement.variants)), str(len(placement.rules)))
+    console.print(table)
+
+
+@app.command()
 def stream(
     consumer: Annotated[
         str | None, typer.Option(help="Consumer name, unique per worker (default host-pid).")

@@ -19,7 +19,7 @@ from pydantic import Field, ValidationError, model_validator
 
 from pipelines.events import Device
 from serving.rules.config import ForceAction, RuleConfig, Strict, SuppressAction
-from serving.rules.evaluation import CompiledRule, ConfigProblem, compile_rule
+from serving.rules.evaluation import FILE_LEVEL, CompiledRule, ConfigProblem, compile_rule
 from serving.rules.symbols import SymbolTable
 from serving.time_windows import HourRange
 
@@ -175,7 +175,7 @@ def located_problem(issue: dict[str, Any], document: Any) -> ConfigProblem:
     """Pydantic's location, with rule positions replaced by the rule's id."""
     loc = [str(part) for part in issue["loc"]]
     if len(loc) < 2 or loc[0] != "placements":
-        return ConfigProblem("<file>", None, ".".join(loc) or "<root>", issue["msg"])
+        return ConfigProblem(FILE_LEVEL, None, ".".join(loc), issue["msg"])
     placement, rest, rule = loc[1], loc[2:], None
     if len(rest) >= 2 and rest[0] == "rules" and rest[1].isdigit():
         try:
@@ -197,17 +197,17 @@ def located_problem(issue: dict[str, Any], document: Any) -> ConfigProblem:
 def load_placements(path: Path, symbols: SymbolTable) -> LoadedPlacements:
     """Parse, validate and compile; raises PlacementsConfigError listing every problem."""
 
-    def fail(field: str, message: str) -> PlacementsConfigError:
-        return PlacementsConfigError(path, [ConfigProblem("<file>", None, field, message)])
+    def fail(message: str) -> PlacementsConfigError:
+        return PlacementsConfigError(path, [ConfigProblem(FILE_LEVEL, None, "", message)])
 
     try:
         raw = path.read_bytes()
     except OSError as error:
-        raise fail("<file>", f"cannot read: {error}") from error
+        raise fail(f"cannot read: {error}") from error
     try:
         document = yaml.safe_load(raw)
     except yaml.YAMLError as error:
-        raise fail("<file>", f"not valid YAML: {error}") from error
+        raise fail(f"not valid YAML: {error}") from error
     try:
         config = PlacementsFile.model_validate(document)
     except ValidationError as error:

@@ -50,6 +50,9 @@ class CompiledRule:
         return isinstance(self.config.action, TriggerAction)
 
 
+FILE_LEVEL = "<file>"  # the placement of a problem with the file, not one placement
+
+
 @dataclass(frozen=True)
 class ConfigProblem:
     """A configuration problem found at load, located by placement, rule and field."""
@@ -60,10 +63,12 @@ class ConfigProblem:
     message: str
 
     def __str__(self) -> str:
-        where = f"placements.{self.placement}"
+        parts = [] if self.placement == FILE_LEVEL else [f"placements.{self.placement}"]
         if self.rule is not None:
-            where += f".rules[{self.rule}]"
-        return f"{where}.{self.field}: {self.message}" if self.field else f"{where}: {self.message}"
+            parts.append(f"rules[{self.rule}]")
+        if self.field:
+            parts.append(self.field)
+        return f"{'.'.join(parts)}: {self.message}" if parts else self.message
 
 
 def _first_line(error: Exception) -> str:

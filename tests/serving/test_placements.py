@@ -11,6 +11,7 @@ import yaml
 from pipelines.settings import DEFAULT_PLACEMENTS_FILE
 from serving.engine import DecisionEngine
 from serving.placements import PlacementsConfigError, load_placements
+from tests.conftest import run_tailor, tailor_env
 
 SYMBOLS = DecisionEngine.symbols_for(None)
 
@@ -123,3 +124,16 @@ def test_a_file_that_is_not_yaml_is_refused(tmp_path):
     path.write_text("placements: [unclosed")
     with pytest.raises(PlacementsConfigError, match="not valid YAML"):
         load_placements(path, SYMBOLS)
+
+
+def test_tailor_check_validates_a_file_before_deploying(tmp_path):
+    """The command a CI job runs on a marketer's change: exit 1 naming the problem."""
+    env = tailor_env(tmp_path)
+    good = run_tailor(env, "check", str(DEFAULT_PLACEMENTS_FILE))
+    assert good.returncode == 0, good.stdout + good.stderr
+    assert "homepage_banner" in good.stdout
+    document = _valid()
+    document["placements"]["homepage_banner"]["rules"][1]["when"] = "cart_valu >= 50.0"
+    bad = run_tailor(env, "check", str(_write(tmp_path, document)))
+    assert bad.returncode == 1
+    assert "rules[cart_reminder_push].when: unknown symbol 'cart_valu'" in bad.stdout
