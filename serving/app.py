@@ -279,6 +279,8 @@ def create_app(settings: TailorSettings) -> FastAPI:
             feature_store=store_health,
             config_version=engine.config.current.version,
             last_materialization=last_run.finished_at if last_run else None,
+            config_reload_rejected=engine.config.last_rejection is not None,
+            decision_log_backlog=engine.decision_log.backlog if engine.decision_log else 0,
         )
 
     if settings.serving.baseline_endpoint:

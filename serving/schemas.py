@@ -176,3 +176,9 @@ class HealthBody(BaseModel):
     last_materialization: str | None = Field(
         description="When the last successful materialization finished (UTC), if known."
     )
+    config_reload_rejected: bool = Field(
+        description="The placements file on disk was refused; an older version serves."
+    )
+    decision_log_backlog: int = Field(
+        description="Decisions not yet in the database; growing means it is down or slow."
+    )

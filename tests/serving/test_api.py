@@ -136,6 +136,7 @@ def test_health_reports_model_store_and_config(api, flow):
     assert "/v1/personalize" in spec["paths"]
     assert "tailor_decisions_total" in metrics
     assert health["last_materialization"] > "2026"  # the demo's run, as an ISO timestamp
+    assert health["config_reload_rejected"] is False
 
 
 def test_features_older_than_their_ttl_are_treated_as_missing(api, flow):

@@ -205,6 +205,8 @@ def test_a_bad_file_is_rejected_and_the_running_version_stays(rules_api):
     assert rules_api.decide()["config_version"] == running
     config = rules_api.admin("GET", "/config").json()
     assert config["version"] == running and config["last_rejection"]
+    with rules_api.client() as client:
+        assert client.get("/health").json()["config_reload_rejected"] is True
 
     rules_api.placements.write_text(_placements(version="watched.1"))  # the watcher reloads
 

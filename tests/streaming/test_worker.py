@@ -6,11 +6,9 @@ import json
 import signal
 import subprocess
 import threading
-import time
 from datetime import UTC, datetime, timedelta
 
 import pandas as pd
-import pytest
 
 from pipelines.events import Event
 from pipelines.feature_store import open_store
@@ -20,6 +18,7 @@ from pipelines.streaming.state_store import RedisSessionStore
 from pipelines.streaming.wiring import redis_client, session_processor
 from pipelines.streaming.worker import StreamWorker
 from tests.conftest import TAILOR, Flow
+from tests.services import wait_for
 
 USERS = 300
 EVENTS_PER_USER = 20  # 14 views, 4 carts, 2 removes: all inside one 30-minute window
@@ -59,14 +58,6 @@ def stream_done(client, key: str, group: str) -> bool:
     groups = {g["name"].decode(): g for g in client.xinfo_groups(key)}
     info = groups.get(group)
     return bool(info) and info["pending"] == 0 and info["lag"] == 0
-
-
-def wait_for(condition, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout} s waiting for {what}")
-        time.sleep(0.05)
 
 
 def online_session_rows(settings: TailorSettings, users: list[int]) -> dict[str, list]:
@@ -113,14 +104,14 @@ def test_a_worker_killed_mid_batch_loses_nothing_and_counts_nothing_twice(redis_
         groups = client.xinfo_groups(key) if client.exists(key) else []
         return any(g["entries-read"] and g["entries-read"] >= 500 for g in groups)
 
-    wait_for(group_has_read_some, 60, "the first worker to start reading")
+    wait_for(group_has_read_some, "the first worker to start reading", 60)
     doomed.send_signal(signal.SIGKILL)
     doomed.wait()
     assert not stream_done(client, key, group), "the first worker finished before it was killed"
 
     rescuer = start_worker(redis_flow, key, "rescuer", batch_size=500)
     try:
-        wait_for(lambda: stream_done(client, key, group), 120, "the stream to be drained")
+        wait_for(lambda: stream_done(client, key, group), "the stream to be drained", 120)
     finally:
         rescuer.send_signal(signal.SIGTERM)
         rescuer.wait(timeout=30)
@@ -178,7 +169,7 @@ def test_entries_are_acknowledged_only_after_the_push(redis_flow):
     stop = threading.Event()
     thread = threading.Thread(target=worker.run, args=(stop,))
     thread.start()
-    wait_for(lambda: stream_done(client, key, settings.stream.group), 30, "the retry to succeed")
+    wait_for(lambda: stream_done(client, key, settings.stream.group), "the retry to succeed", 30)
     stop.set()
     thread.join(timeout=30)
     assert len(pushes) >= 2  # the failed push was retried, not acknowledged
@@ -199,8 +190,8 @@ def test_an_entry_that_is_not_an_event_goes_to_the_dead_letters(redis_flow):
     thread = threading.Thread(target=worker.run, args=(stop,))
     thread.start()
     try:
-        wait_for(lambda: client.xlen(f"{key}:dead") == 1, 10, "the dead letter")
-        wait_for(lambda: stream_done(client, key, settings.stream.group), 10, "the ack")
+        wait_for(lambda: client.xlen(f"{key}:dead") == 1, "the dead letter", 10)
+        wait_for(lambda: stream_done(client, key, settings.stream.group), "the ack", 10)
     finally:
         stop.set()
         thread.join(timeout=30)
