@@ -255,6 +255,11 @@ class TailorSettings(BaseSettings):
         return self.data_dir / "decision_spill"
 
     @property
+    def trigger_spool_dir(self) -> Path:
+        """Triggers that fired while the outbox database was down, until it answers."""
+        return self.data_dir / "trigger_spool"
+
+    @property
     def feature_store_dir(self) -> Path:
         """Registry and SQLite online store of the embedded profile."""
         return self.data_dir / "feast"

@@ -42,6 +42,7 @@ from serving.schemas import (
     RequestContextBody,
 )
 from serving.storage import DatabaseUnavailable, database_engine, open_database
+from serving.trigger_spool import TriggerSpool
 
 log = logging.getLogger(__name__)
 
@@ -92,6 +93,7 @@ def build_engine(
     config = PlacementsHolder(settings.serving.placements_file, DecisionEngine.symbols_for(model))
     database = database or _decision_database(settings)
     decisions = settings.decisions
+    outbox = Outbox(database, decisions.webhook_url)
     return DecisionEngine(
         config,
         _online_features(settings, store, feature_service_for(model), config.current.categories),
@@ -103,16 +105,21 @@ def build_engine(
             queue_max=decisions.log_queue_max,
             spill_dir=settings.decision_spill_dir,
         ),
-        outbox=Outbox(database, decisions.webhook_url),
+        outbox=outbox,
+        trigger_spool=TriggerSpool(outbox, settings.trigger_spool_dir),
         opt_outs=OptOutList(database, decisions.opt_out_refresh_seconds),
         explain_top_features=settings.serving.explain_top_features,
     )
 
 
-def _dispatcher(settings: TailorSettings, database: Engine) -> TriggerDispatcher:
+def _dispatcher(
+    settings: TailorSettings, engine: DecisionEngine, database: Engine
+) -> TriggerDispatcher:
     decisions = settings.decisions
+    spool = engine.trigger_spool
     return TriggerDispatcher(
         database,
+        replay_spooled=spool.replay if spool is not None else None,
         timeout_seconds=decisions.webhook_timeout_seconds,
         max_attempts=decisions.webhook_max_attempts,
         backoff_seconds=decisions.webhook_backoff_seconds,
@@ -133,7 +140,7 @@ def create_app(settings: TailorSettings) -> FastAPI:
         engine = app.state.engine = build_engine(settings, store, database)
         app.state.bus = event_bus(settings, store)
         app.state.run_records = run_records(settings)  # one client, not one per /health
-        dispatcher = _dispatcher(settings, database)
+        dispatcher = _dispatcher(settings, engine, database)
         dispatcher.start()
         if settings.serving.watch_placements:
             engine.config.watch()

@@ -42,6 +42,7 @@ from serving.schemas import (
     VariantBody,
 )
 from serving.scoring import RequestFacts, UserSignals, rank_candidates
+from serving.trigger_spool import TriggerSpool
 from serving.triggers import record_triggers
 
 log = logging.getLogger(__name__)
@@ -128,6 +129,7 @@ class DecisionEngine:
         *,
         decision_log: DecisionLog | None = None,
         outbox: Outbox | None = None,
+        trigger_spool: TriggerSpool | None = None,
         opt_outs: OptOutList | None = None,
         explain_top_features: int = 5,
     ) -> None:
@@ -136,6 +138,7 @@ class DecisionEngine:
         self.model = model
         self.decision_log = decision_log
         self.outbox = outbox
+        self.trigger_spool = trigger_spool
         self.opt_outs = opt_outs
         self.explain_top_features = explain_top_features
 
@@ -150,6 +153,8 @@ class DecisionEngine:
             self.decision_log.close()
         if self.opt_outs is not None:
             self.opt_outs.close()
+        if self.trigger_spool is not None:
+            self.trigger_spool.close()
 
     @staticmethod
     def symbols_for(model: ModelArtifact | None) -> SymbolTable:
@@ -303,10 +308,12 @@ class DecisionEngine:
             )
             decision_id = uuid.uuid4().hex
             triggers = record_triggers(
-                self.outbox, request, choice.triggers, gathered.moment, decision_id
+                self.trigger_spool, request, choice.triggers, gathered.moment, decision_id
             )
             gathered.degraded.extend(
-                f"trigger_not_recorded:{t.rule_id}" for t in triggers if t.status == "not_recorded"
+                f"trigger_{t.status}:{t.rule_id}"
+                for t in triggers
+                if t.status in {"deferred", "not_recorded"}
             )
             resolution = choice.resolution
             snapshot.stats.record(

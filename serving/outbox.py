@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 import threading
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -143,7 +144,10 @@ class TriggerDispatcher:
         backoff_seconds: float,
         interval_seconds: float,
         lease_seconds: float = 30.0,
+        replay_spooled: Callable[[], int] | None = None,
     ) -> None:
+        """`replay_spooled` moves triggers spooled while the database was down into the
+        outbox; it runs before each delivery round."""
         if lease_seconds <= timeout_seconds:
             # Otherwise a slow POST's row could be claimed and sent again meanwhile.
             raise ValueError("lease_seconds must exceed the webhook timeout_seconds")
@@ -153,6 +157,7 @@ class TriggerDispatcher:
         self._interval = interval_seconds
         self._lease = timedelta(seconds=lease_seconds)
         self._client = httpx.Client(timeout=timeout_seconds)
+        self._replay_spooled = replay_spooled
         self._stopped = threading.Event()
         self._thread = threading.Thread(target=self._run, name="trigger-dispatcher", daemon=True)
 
@@ -169,6 +174,8 @@ class TriggerDispatcher:
     def _run(self) -> None:
         while not self._stopped.is_set():
             try:
+                if self._replay_spooled is not None:
+                    self._replay_spooled()
                 self.run_once()
             except SQLAlchemyError as error:
                 log.warning("trigger dispatcher cannot reach the outbox: %s", error)

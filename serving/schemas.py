@@ -103,8 +103,9 @@ class TriggerBody(BaseModel):
     notification: str
     outbox_id: str | None
     status: str = Field(
-        description="queued; duplicate (already sent for this user, rule and window); "
-        "not_recorded (the outbox database failed)."
+        description="queued; duplicate (already recorded for this user, rule and window); "
+        "deferred (the outbox database failed: spooled on disk, recorded when it answers); "
+        "not_recorded (the disk failed too)."
     )
 
 

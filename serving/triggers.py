@@ -2,7 +2,8 @@
 
 Recorded before the decision returns (the outbox insert is the durable step; the
 webhook call happens later, in the dispatcher), and only when a trigger fires, so the
-cost falls on few decisions.
+cost falls on few decisions. With the database down, the trigger waits on the local
+spool and reaches the outbox later (`deferred`).
 """
 
 from __future__ import annotations
@@ -10,10 +11,11 @@ from __future__ import annotations
 import logging
 from datetime import UTC, datetime
 
-from serving.outbox import Outbox, OutboxUnavailable, Trigger
+from serving.outbox import Trigger
 from serving.rules.config import TriggerAction
 from serving.rules.evaluation import CompiledRule
 from serving.schemas import PersonalizeRequest, TriggerBody
+from serving.trigger_spool import TriggerSpool
 
 log = logging.getLogger(__name__)
 
@@ -25,7 +27,7 @@ def window_start(moment: datetime, rule: TriggerAction) -> datetime:
 
 
 def record_triggers(
-    outbox: Outbox | None,
+    spool: TriggerSpool | None,
     request: PersonalizeRequest,
     rules: list[CompiledRule],
     moment: datetime,
@@ -46,13 +48,17 @@ def record_triggers(
             webhook_url=str(action.webhook_url) if action.webhook_url else None,
         )
         outbox_id, status = None, "not_recorded"
-        if outbox is not None:
+        if spool is not None:
             try:
-                enqueued = outbox.enqueue(trigger)
-                outbox_id = enqueued.outbox_id
-                status = "queued" if enqueued.created else "duplicate"
-            except OutboxUnavailable:
+                enqueued = spool.record(trigger)
+            except OSError:
                 log.exception("trigger %s for user %s not recorded", rule.id, request.user_id)
+            else:
+                if enqueued is None:
+                    status = "deferred"
+                else:
+                    outbox_id = enqueued.outbox_id
+                    status = "queued" if enqueued.created else "duplicate"
         bodies.append(
             TriggerBody(
                 rule_id=rule.id,
