@@ -11,7 +11,6 @@ database rejects on its own merits (unserialisable, too long) is set aside in a
 
 from __future__ import annotations
 
-import fcntl
 import json
 import logging
 import os
@@ -22,12 +21,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from itertools import islice
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 from prometheus_client import Counter, Gauge
 from sqlalchemy import Engine, select
 from sqlalchemy.exc import SQLAlchemyError
 
+from serving.jsonl_spool import JsonlSpool, parsed_lines
 from serving.storage import create_tables, decisions, insert_ignoring_conflicts, is_unavailable
 
 log = logging.getLogger(__name__)
@@ -39,7 +39,6 @@ WRITE_ERRORS = Counter("tailor_decision_log_write_errors", "Failed batch writes 
 REJECTED = Counter("tailor_decision_log_rejected", "Decisions the database refused outright")
 
 MAX_RETRY_SECONDS = 30.0
-SPILL_PATTERN = "decisions-*.jsonl"
 
 
 class DecisionLogUnavailable(RuntimeError):
@@ -75,40 +74,20 @@ def _from_dict(data: dict[str, Any]) -> DecisionRecord:
 
 
 class _SpillFiles:
-    """This process's spill file, and the replay of everyone's.
-
-    A file is created under a temporary name, locked with `flock` and only then renamed
-    to `decisions-*.jsonl`, and stays locked while its writer may append: a replayer
-    (here or in another process) takes only files it can lock, so it never reads one
-    still being written. Each append is whole lines in one write, fsynced, so only a
-    crash can leave a torn line, and only at a file's end.
-    """
+    """This process's spill file, the replay of everyone's (see `JsonlSpool`), and the
+    file of rows the database refused outright, which is never replayed."""
 
     def __init__(self, directory: Path) -> None:
         directory.mkdir(parents=True, exist_ok=True)
         self._directory = directory
-        self._own: IO[str] | None = None
+        self._spool = JsonlSpool(directory, "decisions")
 
     def append(self, lines: list[str]) -> None:
-        if self._own is None:
-            self._own = self._create()
-        self._own.write("".join(lines))
-        self._own.flush()
-        os.fsync(self._own.fileno())
-
-    def _create(self) -> IO[str]:
-        stem = f"decisions-{os.getpid()}-{time.time_ns()}"
-        partial = self._directory / f"{stem}.partial"
-        handle = partial.open("x", encoding="utf-8")
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        partial.rename(self._directory / f"{stem}.jsonl")
-        return handle
+        self._spool.append(lines)
 
     def release(self) -> None:
         """Close this process's file, which makes it replayable."""
-        if self._own is not None:
-            self._own.close()
-            self._own = None
+        self._spool.release()
 
     def reject(self, record: DecisionRecord, error: Exception) -> None:
         line = json.dumps({"error": str(error), "record": _as_dict(record)}, default=str)
@@ -118,34 +97,12 @@ class _SpillFiles:
     def replay(self, commit: Callable[[list[DecisionRecord]], None], batch_size: int) -> None:
         """Commit every unlocked spill file in batches, deleting each once committed;
         a database error propagates and leaves the current file for the next replay."""
-        for path in sorted(self._directory.glob(SPILL_PATTERN)):
-            try:
-                handle = path.open(encoding="utf-8")
-            except FileNotFoundError:  # another process replayed it meanwhile
-                continue
-            with handle:
-                try:
-                    fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                except BlockingIOError:  # its writer is alive and may still append
-                    continue
-                if os.fstat(handle.fileno()).st_nlink == 0:  # replayed and deleted meanwhile
-                    continue
-                batch: list[DecisionRecord] = []
-                for number, line in enumerate(handle, start=1):
-                    try:
-                        batch.append(_from_dict(json.loads(line)))
-                    except (ValueError, TypeError, KeyError):
-                        log.warning(
-                            "skipping unreadable line %d of %s (torn by a crash?)", number, path
-                        )
-                        continue
-                    if len(batch) == batch_size:
-                        commit(batch)
-                        batch = []
-                if batch:
-                    commit(batch)
-                path.unlink()
-                log.info("replayed spill file %s", path.name)
+        for path, handle in self._spool.replayable():
+            records = parsed_lines(path, handle, lambda line: _from_dict(json.loads(line)))
+            while batch := list(islice(records, batch_size)):
+                commit(batch)
+            path.unlink()
+            log.info("replayed spill file %s", path.name)
 
 
 class DecisionLog:

@@ -14,7 +14,9 @@ from sqlalchemy import Engine, delete, func, select
 from pipelines.local_services import free_port
 from serving.outbox import Outbox, Trigger
 from serving.storage import database_engine, open_database, trigger_outbox
-from serving.trigger_spool import SPOOL_PATTERN, TriggerSpool
+from serving.trigger_spool import TriggerSpool
+
+SPOOL_PATTERN = "triggers-*.jsonl"
 
 WINDOW = datetime(2026, 11, 23, tzinfo=UTC)
 
