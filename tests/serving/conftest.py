@@ -5,7 +5,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
+from sqlalchemy import Engine, delete
 
+from serving.storage import open_database, trigger_outbox
 from tests.services import scratch_database
 
 
@@ -16,3 +18,13 @@ def database_url(request: pytest.FixtureRequest, tmp_path_factory) -> Iterator[s
     else:
         with scratch_database() as url:
             yield url
+
+
+@pytest.fixture
+def outbox_engine(database_url: str) -> Iterator[Engine]:
+    """An empty outbox: the dispatcher takes every due row, whichever test made it."""
+    engine = open_database(database_url)
+    with engine.begin() as connection:
+        connection.execute(delete(trigger_outbox))
+    yield engine
+    engine.dispose()

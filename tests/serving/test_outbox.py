@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 from prometheus_client import REGISTRY
-from sqlalchemy import Engine, delete, func, select
+from sqlalchemy import Engine, func, select
 
 from serving.outbox import Enqueued, Outbox, Trigger, TriggerDispatcher
 from serving.storage import open_database, trigger_outbox
@@ -21,13 +21,8 @@ WINDOW = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
 
 
 @pytest.fixture
-def engine(database_url: str) -> Iterator[Engine]:
-    """An empty outbox: the dispatcher takes every due row, whichever test made it."""
-    engine = open_database(database_url)
-    with engine.begin() as connection:
-        connection.execute(delete(trigger_outbox))
-    yield engine
-    engine.dispose()
+def engine(outbox_engine: Engine) -> Engine:
+    return outbox_engine
 
 
 @pytest.fixture

@@ -9,11 +9,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine, delete, func, select
+from sqlalchemy import Engine, func, select
 
 from pipelines.local_services import free_port
 from serving.outbox import Outbox, Trigger
-from serving.storage import database_engine, open_database, trigger_outbox
+from serving.storage import database_engine, trigger_outbox
 from serving.trigger_spool import TriggerSpool
 
 SPOOL_PATTERN = "triggers-*.jsonl"
@@ -22,12 +22,8 @@ WINDOW = datetime(2026, 11, 23, tzinfo=UTC)
 
 
 @pytest.fixture
-def engine(database_url: str) -> Iterator[Engine]:
-    engine = open_database(database_url)
-    with engine.begin() as connection:
-        connection.execute(delete(trigger_outbox))
-    yield engine
-    engine.dispose()
+def engine(outbox_engine: Engine) -> Engine:
+    return outbox_engine
 
 
 @pytest.fixture
