@@ -15,7 +15,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, Field, SecretStr, field_validator
+from pydantic import BaseModel, Field, HttpUrl, SecretStr, field_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -151,7 +151,7 @@ class DecisionSettings(BaseModel):
         description="Decisions buffered while the database is slow or down; beyond this "
         "they spill to <data_dir>/decision_spill/ and are replayed later.",
     )
-    webhook_url: str | None = Field(
+    webhook_url: HttpUrl | None = Field(
         None, description="Where triggers without their own webhook are POSTed; None stores only."
     )
     webhook_timeout_seconds: float = Field(2.0, gt=0)

@@ -93,7 +93,8 @@ def build_engine(
     config = PlacementsHolder(settings.serving.placements_file, DecisionEngine.symbols_for(model))
     database = database or _decision_database(settings)
     decisions = settings.decisions
-    outbox = Outbox(database, decisions.webhook_url)
+    webhook = str(decisions.webhook_url) if decisions.webhook_url else None
+    outbox = Outbox(database, webhook)
     return DecisionEngine(
         config,
         _online_features(settings, store, feature_service_for(model), config.current.categories),

@@ -57,7 +57,6 @@ def feature_service_for(model: ModelArtifact | None) -> str:
 
 
 SESSION_ACTIVE_MINUTES = 30.0
-STORE_FAILURES = frozenset({"feature_store_unavailable", "feature_store_timeout"})
 
 
 def _as_float(value: Any) -> float:

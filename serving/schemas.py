@@ -92,7 +92,7 @@ class FiredRuleBody(BaseModel):
     action: str
     outcome: str = Field(
         description="applied; overridden (a higher-priority rule decided its variants); "
-        "no_target (it selected nothing); triggered / trigger_* for notifications."
+        "no_target (it selected nothing); triggered for a notification (see `triggers`)."
     )
     variants: list[str]
     overridden_by: list[str]

@@ -136,8 +136,8 @@ class RuleConfig(Strict):
     when: str = Field(
         min_length=1,
         max_length=2000,
-        description="A rule-engine expression, e.g. "
-        '"minutes_since_cart_abandoned_now >= 10 and revenue_30d > 500".',
+        description="A CEL expression, e.g. "
+        '"minutes_since_cart_abandoned_now >= 10.0 && revenue_30d > 500.0".',
     )
     action: Action
     description: str = ""
