@@ -1,12 +1,14 @@
-"""Streaming benchmark: event freshness at a fixed rate, and one worker's throughput.
+"""Streaming benchmark: event freshness at a fixed rate, and workers' throughput.
 
 Starts a private redis-server and a scratch PostgreSQL registry (the redis profile),
 `tailor serve`, and one stream worker in its own process. Phase 1 posts events to
 POST /v1/events at a fixed rate and measures, per event, the time from just before
 its POST to the moment the worker's push made its effect visible in the online store
 (the push returns after Redis acknowledged the write). Phase 2 fills the stream with
-events and measures how many events per second one worker drains. Prints p50/p99
-freshness and events/s and writes benchmarks/results/streaming.json.
+events and measures how many events per second one worker drains (every event another
+user, then 5 in a row per user), and two workers sharing the consumer group in the
+worst case. Prints p50/p99 freshness and events/s and writes
+benchmarks/results/streaming.json.
 Needs `redis-server` on PATH and PostgreSQL (TAILOR_TEST_POSTGRES_URL).
 """
 
@@ -164,7 +166,9 @@ def freshness_phase(settings: TailorSettings, rate: int, seconds: float, per_pos
     }
 
 
-def throughput_phase(settings: TailorSettings, events: int, users: int, run: int) -> dict:
+def throughput_phase(
+    settings: TailorSettings, events: int, users: int, run: int, workers: int = 1
+) -> dict:
     client = redis_client(settings)
     bus = RedisStreamBus(client, settings.stream.stream_key)
     moment = datetime.now(UTC) - timedelta(minutes=1)
@@ -173,18 +177,23 @@ def throughput_phase(settings: TailorSettings, events: int, users: int, run: int
         bus.publish(
             [Event.model_validate(_event(n, users, f"load{run}", moment, run)) for n in chunk]
         )
-    worker, stats, stop = _start_worker(settings)
+    started = [_start_worker(settings) for _ in range(workers)]
     batches: list[BatchStats] = []
     try:
         while sum(len(batch.event_ids) for batch in batches) < events:
-            batches.append(stats.get(timeout=120))
+            for _, stats, _ in started:
+                batches.extend(_drain(stats, timeout=0.05))
     finally:
-        stop.set()
-        worker.join(timeout=60)
+        for _, _, stop in started:
+            stop.set()
+        for process, _, _ in started:
+            process.join(timeout=60)
     # From the first batch's push to the last: read, state, push; start-up excluded.
+    batches.sort(key=lambda batch: batch.pushed_at)
     first, last = batches[0], batches[-1]
     drained = sum(len(batch.event_ids) for batch in batches[1:])
     return {
+        "workers": workers,
         "events": events,
         "users": users,
         "events_in_a_row_per_user": run,
@@ -214,14 +223,19 @@ def main() -> None:
             apply_definitions(settings)
             fresh = freshness_phase(settings, args.rate, args.seconds, args.per_post)
             loads = []
-            for run in (1, 5):  # every event another user; sessions of 5 events in a row
-                stream = settings.stream.model_copy(update={"stream_key": f"bench:load{run}"})
+            # Every event another user, then sessions of 5 events in a row, with one
+            # worker; then the worst case again with two workers sharing the group.
+            for run, workers in ((1, 1), (5, 1), (1, 2)):
+                stream = settings.stream.model_copy(
+                    update={"stream_key": f"bench:load{run}x{workers}"}
+                )
                 loads.append(
                     throughput_phase(
                         settings.model_copy(update={"stream": stream}),
                         args.load_events,
                         args.load_users,
                         run,
+                        workers,
                     )
                 )
     finally:
@@ -232,7 +246,7 @@ def main() -> None:
         "measured_at": datetime.now(UTC).isoformat(),
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
         "freshness": fresh,
-        "one_worker_throughput": loads,
+        "worker_throughput": loads,
         "targets": {"p99_freshness_ms_at_2000_per_s": 100, "worker_events_per_s": 10_000},
     }
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
@@ -247,7 +261,8 @@ def main() -> None:
     )
     for load in loads:
         print(
-            f"one worker: {load['events_per_s']:,.0f} events/s over {load['events']:,} events "
+            f"{load['workers']} worker(s): {load['events_per_s']:,.0f} events/s over "
+            f"{load['events']:,} events "
             f"of {load['users']:,} users, {load['events_in_a_row_per_user']} in a row per user "
             f"(batches of {load['batch_size']})"
         )
