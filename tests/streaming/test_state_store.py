@@ -1,0 +1,51 @@
+"""The Redis session store's idempotence, against a private redis-server."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+import redis
+
+from pipelines.streaming.state_store import DEDUP_SLICES, RedisSessionStore, dedup_buckets
+from tests.streaming.test_session_state import event
+
+TTL = 86_400
+
+
+@pytest.fixture
+def store(private_redis) -> RedisSessionStore:
+    client = redis.Redis.from_url(private_redis.url)
+    return RedisSessionStore(client, f"t{uuid.uuid4().hex[:8]}", 600, TTL)
+
+
+@pytest.mark.parametrize("applied_at", [1_700_000_000.0, 1_700_003_599.9, 1_700_003_600.0])
+def test_an_id_stays_remembered_for_the_whole_window_and_its_hash_no_longer(applied_at):
+    buckets, expires_at = dedup_buckets("p", TTL, applied_at)
+    written_to = buckets[-1]
+    assert applied_at + TTL <= expires_at <= applied_at + TTL * (1 + 1 / DEDUP_SLICES) + 1
+    for later in (applied_at, applied_at + TTL / 2, applied_at + TTL):
+        assert written_to in dedup_buckets("p", TTL, later)[0]
+    assert written_to not in dedup_buckets("p", TTL, expires_at)[0]
+
+
+def test_a_redelivered_batch_changes_nothing_and_only_new_events_count(store):
+    first = [event(1, "add_to_cart", 0), event(2, "view", 1)]
+    assert store.apply(first)[7]["cart"] == {"1": [1, 10.0]}
+    again = store.apply([*first, event(3, "add_to_cart", 2)])[7]
+    assert again["cart"] == {"1": [2, 10.0]}
+    assert len(again["recent"]) == 3
+    assert store.apply([event(3, "add_to_cart", 2)])[7]["cart"] == {"1": [2, 10.0]}
+
+
+def test_two_workers_applying_the_same_events_count_them_once(private_redis):
+    prefix = f"t{uuid.uuid4().hex[:8]}"
+    workers = [
+        RedisSessionStore(redis.Redis.from_url(private_redis.url), prefix, 600, TTL)
+        for _ in range(2)
+    ]
+    batch = [event(n, "add_to_cart", n, item_id=n) for n in range(20)]
+    workers[0].apply(batch[:15])
+    state = workers[1].apply(batch[5:])[7]
+    assert sum(quantity for quantity, _ in state["cart"].values()) == 20
+    assert len(state["recent"]) == 20
