@@ -8,7 +8,10 @@ one with 20 rules over features, context and the model score (boosts, penalties,
 suppressions, forces, a trigger; some fire for most users, some rarely). It drives the
 endpoints with the same concurrent load over random users, interleaving the arms in
 rounds so drift on a shared machine hits all of them alike, prints p50/p99 latency and
-requests/s, and writes benchmarks/results/serving.json. Run `make demo` (or `tailor
+requests/s, and writes benchmarks/results/serving.json. The two rule arms run mixed:
+each client posts every request to both placements back to back (in alternating
+order), so a burst of noise hits both alike; run as separate arms, their ratio moved
+by up to 30% between one-second rounds. Run `make demo` (or `tailor
 demo --no-serve`) first.
 
 The load generator is Python on the same two cores as the server, so absolute
@@ -79,14 +82,11 @@ def benchmark_placements(settings: TailorSettings, folder: Path) -> Path:
     return path
 
 
-def _body(rng: random.Random, users: int, placement: str | None) -> dict:
-    body = {
+def _body(rng: random.Random, users: int) -> dict:
+    return {
         "user_id": rng.randint(1, users),
         "context": {"device": rng.choice(DEVICES), "country": "US", "page": "home"},
     }
-    if placement:
-        body["placement"] = placement
-    return body
 
 
 def _merge(runs: list[dict]) -> dict[str, float]:
@@ -104,41 +104,54 @@ def _merge(runs: list[dict]) -> dict[str, float]:
     }
 
 
+Target = tuple[str, str | None]  # path, placement
+
+
 async def _drive(
-    url: str, path: str, placement: str | None, users: int, requests: int, concurrency: int
-) -> dict[str, float]:
+    url: str, targets: list[Target], users: int, requests: int, concurrency: int
+) -> list[dict]:
+    """`requests` random users, each posted to every target in turn; one result per
+    target (requests/s of a mixed run count that target's requests only)."""
     rng = random.Random(7)
-    bodies = [_body(rng, users, placement) for _ in range(requests)]
-    latencies: list[float] = []
-    errors = 0
-    degraded = 0  # decisions that fell back (e.g. a read over the latency budget)
     queue: asyncio.Queue[dict] = asyncio.Queue()
-    for body in bodies:
-        queue.put_nowait(body)
+    for _ in range(requests):
+        queue.put_nowait(_body(rng, users))
+    latencies: list[list[float]] = [[] for _ in targets]
+    errors = [0] * len(targets)
+    degraded = [0] * len(targets)  # decisions that fell back (e.g. a read over budget)
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
     async with httpx.AsyncClient(base_url=url, limits=limits, timeout=30) as client:
 
         async def worker() -> None:
-            nonlocal errors, degraded
+            turn = 0
             while not queue.empty():
                 body = queue.get_nowait()
-                started = time.perf_counter()
-                response = await client.post(path, json=body)
-                latencies.append(time.perf_counter() - started)
-                errors += response.status_code != 200
-                degraded += response.status_code == 200 and bool(response.json().get("degraded"))
+                turn += 1
+                for i in sorted(range(len(targets)), key=lambda i: (i + turn) % len(targets)):
+                    path, placement = targets[i]
+                    started = time.perf_counter()
+                    payload = body | {"placement": placement} if placement else body
+                    response = await client.post(path, json=payload)
+                    latencies[i].append(time.perf_counter() - started)
+                    errors[i] += response.status_code != 200
+                    degraded[i] += response.status_code == 200 and bool(
+                        response.json().get("degraded")
+                    )
 
         started = time.perf_counter()
         await asyncio.gather(*(worker() for _ in range(concurrency)))
         elapsed = time.perf_counter() - started
-    return {
-        "requests": requests,
-        "errors": errors,
-        "degraded": degraded,
-        "concurrency": concurrency,
-        "millis": np.array(latencies) * 1000,
-        "requests_per_s": requests / elapsed,
-    }
+    return [
+        {
+            "requests": requests,
+            "errors": errors[i],
+            "degraded": degraded[i],
+            "concurrency": concurrency,
+            "millis": np.array(latencies[i]) * 1000,
+            "requests_per_s": requests / elapsed,
+        }
+        for i in range(len(targets))
+    ]
 
 
 def main() -> None:
@@ -152,15 +165,14 @@ def main() -> None:
         model = load_artifact(settings.models_dir)
     except ModelNotFoundError as error:
         raise SystemExit(f"{error}\nrun `make demo` or `tailor demo --no-serve` first") from error
-    # name -> (path, placement, concurrent clients); one client measures latency without
-    # queueing, the rest measure it under load.
-    arms = {
-        "baseline_feast_plus_predict": ("/internal/baseline", None, args.concurrency),
-        "personalize": ("/v1/personalize", "homepage_banner", args.concurrency),
-        "personalize_no_rules": ("/v1/personalize", NO_RULES, args.concurrency),
-        "personalize_20_rules": ("/v1/personalize", WITH_RULES, args.concurrency),
-        "personalize_no_rules_1_client": ("/v1/personalize", NO_RULES, 1),
-        "personalize_20_rules_1_client": ("/v1/personalize", WITH_RULES, 1),
+    # name -> target(s) run together, concurrent clients; one client measures latency
+    # without queueing, the rest measure it under load.
+    rules = [("/v1/personalize", NO_RULES), ("/v1/personalize", WITH_RULES)]
+    runs_of: dict[tuple[str, ...], tuple[list[Target], int]] = {
+        ("baseline_feast_plus_predict",): ([("/internal/baseline", None)], args.concurrency),
+        ("personalize",): ([("/v1/personalize", "homepage_banner")], args.concurrency),
+        ("personalize_no_rules", "personalize_20_rules"): (rules, args.concurrency),
+        ("personalize_no_rules_1_client", "personalize_20_rules_1_client"): (rules, 1),
     }
     with tempfile.TemporaryDirectory() as scratch:
         server = start_api(
@@ -180,16 +192,16 @@ def main() -> None:
         url = server.url
         users = settings.generator.users
         per_round = args.requests // ROUNDS
-        runs: dict[str, list[dict]] = {name: [] for name in arms}
+        runs: dict[str, list[dict]] = {name: [] for names in runs_of for name in names}
         try:
-            for path, placement, clients in arms.values():
-                asyncio.run(_drive(url, path, placement, users, 300, clients))
+            for targets, clients in runs_of.values():
+                asyncio.run(_drive(url, targets, users, 300 // len(targets), clients))
             for _ in range(ROUNDS):
-                for name, (path, placement, clients) in arms.items():
+                for names, (targets, clients) in runs_of.items():
                     count = per_round if clients > 1 else per_round // 4
-                    runs[name].append(
-                        asyncio.run(_drive(url, path, placement, users, count, clients))
-                    )
+                    results = asyncio.run(_drive(url, targets, users, count, clients))
+                    for name, result in zip(names, results, strict=True):
+                        runs[name].append(result)
         except httpx.HTTPError:
             print(f"the server failed; its log ends with:\n{server.output()[-3000:]}")
             raise
