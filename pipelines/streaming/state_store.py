@@ -8,6 +8,7 @@ current states either way (their snapshot is pushed again, which is harmless).
 from __future__ import annotations
 
 import json
+import math
 import threading
 import time
 from collections import OrderedDict
@@ -78,10 +79,10 @@ def dedup_buckets(prefix: str, ttl_seconds: int, now: float) -> tuple[list[str],
     memory per remembered event, and one HSET per batch instead of a SET per event.
     Expiry is per hash, so an id lives between one and 1 + 1/DEDUP_SLICES windows.
     """
-    span = max(1, ttl_seconds // DEDUP_SLICES)
+    span = ttl_seconds / DEDUP_SLICES
     current = int(now // span)
     keys = [f"{prefix}:seen:{slice_}" for slice_ in range(current - DEDUP_SLICES, current + 1)]
-    return keys, (current + DEDUP_SLICES + 1) * span
+    return keys, math.ceil((current + DEDUP_SLICES + 1) * span)
 
 
 class RedisSessionStore:

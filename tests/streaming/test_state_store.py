@@ -19,14 +19,15 @@ def store(private_redis) -> RedisSessionStore:
     return RedisSessionStore(client, f"t{uuid.uuid4().hex[:8]}", 600, TTL)
 
 
+@pytest.mark.parametrize("ttl", [TTL, 100])  # 100 s: not a multiple of the slices
 @pytest.mark.parametrize("applied_at", [1_700_000_000.0, 1_700_003_599.9, 1_700_003_600.0])
-def test_an_id_stays_remembered_for_the_whole_window_and_its_hash_no_longer(applied_at):
-    buckets, expires_at = dedup_buckets("p", TTL, applied_at)
+def test_an_id_stays_remembered_for_the_whole_window_and_its_hash_no_longer(applied_at, ttl):
+    buckets, expires_at = dedup_buckets("p", ttl, applied_at)
     written_to = buckets[-1]
-    assert applied_at + TTL <= expires_at <= applied_at + TTL * (1 + 1 / DEDUP_SLICES) + 1
-    for later in (applied_at, applied_at + TTL / 2, applied_at + TTL):
-        assert written_to in dedup_buckets("p", TTL, later)[0]
-    assert written_to not in dedup_buckets("p", TTL, expires_at)[0]
+    assert applied_at + ttl <= expires_at <= applied_at + ttl * (1 + 1 / DEDUP_SLICES) + 1
+    for later in (applied_at, applied_at + ttl / 2, applied_at + ttl):
+        assert written_to in dedup_buckets("p", ttl, later)[0]
+    assert written_to not in dedup_buckets("p", ttl, expires_at)[0]
 
 
 def test_a_redelivered_batch_changes_nothing_and_only_new_events_count(store):
