@@ -180,9 +180,15 @@ def throughput_phase(
     started = [_start_worker(settings) for _ in range(workers)]
     batches: list[BatchStats] = []
     try:
+        progress_at = time.monotonic()
         while sum(len(batch.event_ids) for batch in batches) < events:
+            before = len(batches)
             for _, stats, _ in started:
                 batches.extend(_drain(stats, timeout=0.05))
+            if len(batches) > before:
+                progress_at = time.monotonic()
+            elif time.monotonic() - progress_at > 120:
+                raise RuntimeError("the workers drained nothing for 120 s; see their log above")
     finally:
         for _, _, stop in started:
             stop.set()
