@@ -60,7 +60,11 @@ class StreamWorker:
         self._unacked: list[bytes] = []
         self._unacked_lock = threading.Lock()
         self._flusher: threading.Thread | None = None
-        self._reread_own_pending = True  # after a restart under the same name, or a failure
+        # Where to re-read this consumer's own pending entries from: "0" after a restart
+        # under the same name or a failure, then past each batch re-read; None once they
+        # are all re-read (new entries only). Re-reading from "0" every time would return
+        # the same first batch until the flush acknowledged it.
+        self._pending_from: bytes | str | None = "0"
         # XAUTOCLAIM scans the pending list, which holds ~offline_flush_seconds of this
         # worker's own entries; looking a few times per idle period is enough.
         self._claim_every = min(config.claim_idle_ms / 4000, 5.0)
@@ -89,22 +93,24 @@ class StreamWorker:
         return [entry for entry in entries if entry[1]]
 
     def _read(self) -> list[Entry]:
-        start = "0" if self._reread_own_pending else ">"
+        rereading = self._pending_from is not None
         response = self._client.xreadgroup(
             self._config.group,
             self.consumer,
-            {self._config.stream_key: start},
+            {self._config.stream_key: self._pending_from if rereading else ">"},
             count=self._config.batch_size,
-            block=None if self._reread_own_pending else self._config.block_ms,
+            block=None if rereading else self._config.block_ms,
         )
         entries = response[0][1] if response else []
-        if self._reread_own_pending and not entries:
-            self._reread_own_pending = False
+        if rereading:
+            self._pending_from = entries[-1][0] if entries else None
         return entries
 
     def _parse(self, entries: list[Entry]) -> list[Event]:
         events = []
         for entry_id, fields in entries:
+            if not fields:  # deleted from the stream while pending: nothing to apply
+                continue
             try:
                 events.append(Event.model_validate_json(fields[PAYLOAD_FIELD]))
             except (KeyError, ValidationError) as error:
@@ -157,7 +163,8 @@ class StreamWorker:
             candidate = stream_id(group["last-delivered-id"])
             if group["pending"]:
                 summary = self._client.xpending(self._config.stream_key, group["name"])
-                candidate = min(candidate, stream_id(summary["min"]))
+                if summary["min"] is not None:  # None: acknowledged since XINFO answered
+                    candidate = min(candidate, stream_id(summary["min"]))
             floor = candidate if floor is None else min(floor, candidate)
         if floor and floor != (0, 0):
             self._client.xtrim(
@@ -188,7 +195,7 @@ class StreamWorker:
                 self.step()
             except Exception:  # any failure: keep the entries pending and retry them
                 log.exception("batch failed; its entries stay pending and are retried")
-                self._reread_own_pending = True
+                self._pending_from = "0"
                 stop.wait(FAILURE_BACKOFF_SECONDS)
         if self._flusher is not None:
             self._flusher.join()

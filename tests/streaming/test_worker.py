@@ -195,3 +195,33 @@ def test_an_entry_that_is_not_an_event_goes_to_the_dead_letters(redis_flow):
     finally:
         stop.set()
         thread.join(timeout=30)
+
+
+def test_a_restarted_worker_rereads_each_of_its_pending_entries_once(redis_flow):
+    key = "test:reread"
+    settings = redis_flow.settings(
+        stream={"stream_key": key, "batch_size": 10, "offline_flush_seconds": 600}
+    )
+    client = redis_client(settings)
+    bus = RedisStreamBus(client, key)
+    batches: list[list[str]] = []
+    worker = StreamWorker(
+        client,
+        settings.stream,
+        session_processor(settings, open_store(settings), "r"),
+        "r",
+        on_batch=lambda batch: batches.append(batch.event_ids),
+    )
+    worker.ensure_group()
+    moment = datetime.now(UTC)
+    bus.publish(user_events(960_001, moment) + user_events(960_002, moment)[:15])
+    # The worker's previous life read these 35 and died before acknowledging them.
+    client.xreadgroup(settings.stream.group, "r", {key: ">"}, count=35)
+    bus.publish(user_events(960_100, moment)[:5])
+
+    for _ in range(6):  # 4 re-reads, 1 that finds no more pending, 1 read of new entries
+        worker.step()
+
+    assert [len(batch) for batch in batches] == [10, 10, 10, 5, 5]
+    assert len({event_id for batch in batches for event_id in batch}) == 40
+    assert all(event_id.startswith("u960100-") for event_id in batches[-1])
