@@ -2,19 +2,25 @@
 
 Embedded: `flock` on a file in the data dir; the kernel releases it when the process
 exits, however it exits. Redis profile: a Redis lock with an expiry, for schedulers
-on several hosts; a crashed holder's lock lapses after `ttl_seconds`.
+on several hosts; the holder renews it every third of `ttl_seconds` while it runs, so
+a run may last any time, and a crashed holder's lock lapses within `ttl_seconds`.
 """
 
 from __future__ import annotations
 
 import fcntl
+import logging
 import os
+import threading
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager, suppress
 from pathlib import Path
 from typing import Protocol
 
 import redis
+from redis.exceptions import LockError, RedisError
+
+log = logging.getLogger(__name__)
 
 
 class RunLock(Protocol):
@@ -46,16 +52,36 @@ class FileRunLock:
 
 class RedisRunLock:
     def __init__(self, client: redis.Redis, key: str, ttl_seconds: float) -> None:
-        self._lock = client.lock(key, timeout=ttl_seconds, blocking=False)
+        # Not thread-local: the renewal thread must see the holder's token.
+        self._lock = client.lock(key, timeout=ttl_seconds, blocking=False, thread_local=False)
+        self._ttl = ttl_seconds
+
+    def _renew_until(self, done: threading.Event) -> None:
+        while not done.wait(self._ttl / 3):
+            try:
+                self._lock.extend(self._ttl, replace_ttl=True)
+            except (LockError, RedisError):
+                log.exception(
+                    "could not renew the materialization lock; if Redis stays away for "
+                    "%s s another run may start beside this one",
+                    self._ttl,
+                )
 
     @contextmanager
     def hold(self) -> Iterator[bool]:
         if not self._lock.acquire():
             yield False
             return
+        done = threading.Event()
+        renewer = threading.Thread(
+            target=self._renew_until, args=(done,), name="run-lock-renewal", daemon=True
+        )
+        renewer.start()
         try:
             yield True
         finally:
-            # Expired during a run longer than the TTL: nothing is left to release.
+            done.set()
+            renewer.join()
+            # Lapsed while Redis was unreachable: nothing is left to release.
             with suppress(redis.exceptions.LockNotOwnedError):
                 self._lock.release()

@@ -173,7 +173,10 @@ class SchedulerSettings(BaseModel):
     """Scheduled materialization."""
 
     lock_ttl_seconds: float = Field(
-        3600, gt=0, description="Redis profile: a crashed run's lock lapses after this."
+        120,
+        gt=0,
+        description="Redis profile: a crashed run's lock lapses within this; a live run "
+        "renews it every third of it.",
     )
     keep_runs: int = Field(100, ge=1, description="Run records kept for `--status`.")
 

@@ -84,6 +84,18 @@ def test_a_redis_lock_keeps_runs_apart_and_lapses_after_a_crash(private_redis):
         assert acquired is True
 
 
+def test_a_redis_lock_held_longer_than_its_ttl_is_renewed_not_lost(private_redis):
+    client = private_redis.client()
+    with RedisRunLock(client, "test:materialize:long", 0.6).hold() as acquired:
+        assert acquired is True
+        for _ in range(4):  # 2 s in all: over three TTLs
+            time.sleep(0.5)
+            with RedisRunLock(client, "test:materialize:long", 0.6).hold() as other:
+                assert other is False
+    with RedisRunLock(client, "test:materialize:long", 0.6).hold() as acquired:
+        assert acquired is True  # released at the end of the run
+
+
 def test_two_schedulers_never_run_at_once_and_the_last_success_is_recorded(redis_flow):
     schedulers = [
         subprocess.Popen(
