@@ -18,7 +18,13 @@ from typing import Protocol
 import redis
 
 from pipelines.events import Event
-from pipelines.streaming.session_state import State, apply_event, mark_changed, new_state
+from pipelines.streaming.session_state import (
+    State,
+    apply_event,
+    mark_changed,
+    new_state,
+    restored,
+)
 
 WATCH_RETRIES = 20
 
@@ -136,7 +142,7 @@ class RedisSessionStore:
                     for (user_id, user_events), raw in zip(
                         grouped.items(), raw_states, strict=True
                     ):
-                        state = json.loads(raw) if raw else new_state()
+                        state = restored(json.loads(raw)) if raw else new_state()
                         _apply_new(state, user_events, already)
                         states[user_id] = state
                     pipe.multi()

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 from datetime import UTC, datetime, timedelta
+
+import pytest
 
 from pipelines.events import Event
 from pipelines.streaming.session_state import (
@@ -71,6 +74,29 @@ def test_cart_items_value_and_abandonment():
     bought = features_after([*added, event(5, "purchase", 4, item_id=2, price=5.5)])
     assert (bought["cart_items"], bought["cart_value"]) == (0, 0.0)
     assert bought["last_unpurchased_cart_epoch_s"] is None
+
+
+@pytest.mark.parametrize(
+    "order", list(itertools.permutations(range(6))), ids=lambda order: "".join(map(str, order))
+)
+def test_the_cart_is_the_same_whatever_order_its_events_arrive_in(order):
+    events = [
+        event(1, "add_to_cart", 0, item_id=1, price=10.0),
+        event(2, "add_to_cart", 1, item_id=2, price=4.0),
+        event(3, "remove_from_cart", 2, item_id=1),
+        event(4, "purchase", 3, item_id=2),
+        event(5, "add_to_cart", 4, item_id=3, price=7.0),
+        event(6, "remove_from_cart", 5, item_id=3),  # its item's add is also after the purchase
+    ]
+    in_time_order = features_after(events)
+    assert (in_time_order["cart_items"], in_time_order["cart_value"]) == (0, 0.0)
+    shuffled = features_after([events[i] for i in order])
+    assert shuffled == in_time_order
+    without_last = features_after([events[i] for i in order if i != 5])
+    assert (without_last["cart_items"], without_last["cart_value"]) == (1, 7.0)
+    assert without_last["last_unpurchased_cart_epoch_s"] == int(
+        (T0 + timedelta(minutes=4)).timestamp()
+    )
 
 
 def test_top_category_ties_break_alphabetically_and_late_events_count():
