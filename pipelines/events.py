@@ -2,15 +2,29 @@
 
 from __future__ import annotations
 
-from typing import Literal, get_args
+from datetime import UTC, datetime
+from typing import Annotated, Literal, get_args
 
 import pyarrow as pa
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
 
 EventType = Literal["view", "add_to_cart", "remove_from_cart", "purchase"]
 EVENT_TYPES: tuple[str, ...] = get_args(EventType)
 Device = Literal["mobile", "desktop", "tablet"]
 DEVICES: tuple[str, ...] = get_args(Device)
+
+EARLIEST, LATEST = datetime(1970, 1, 1, tzinfo=UTC), datetime(2200, 1, 1, tzinfo=UTC)
+
+
+def _in_epoch_range(moment: datetime) -> datetime:
+    # Year 1 with a +01:00 offset is a valid ISO 8601 instant that overflows once
+    # converted to UTC; no clickstream or page view is that old or that far ahead.
+    if not EARLIEST <= moment < LATEST:
+        raise ValueError(f"must be between {EARLIEST:%Y-%m-%d} and {LATEST:%Y-%m-%d} (UTC)")
+    return moment
+
+
+Instant = Annotated[AwareDatetime, AfterValidator(_in_epoch_range)]
 
 EVENT_SCHEMA = pa.schema(
     [
@@ -53,4 +67,4 @@ class Event(BaseModel):
     price: float | None = Field(None, ge=0, allow_inf_nan=False)
     device: Device | None = None
     country: str | None = Field(None, pattern=r"^[A-Z]{2}$")
-    ts: AwareDatetime = Field(description="When it happened, ISO 8601 with a zone.")
+    ts: Instant = Field(description="When it happened, ISO 8601 with a zone.")

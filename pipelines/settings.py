@@ -131,6 +131,13 @@ class StreamSettings(BaseModel):
         86_400, ge=60, description="How long an event id is remembered for idempotence."
     )
     max_batch_events: int = Field(10_000, ge=1, description="Largest POST /v1/events batch.")
+    max_future_seconds: int = Field(
+        300,
+        ge=0,
+        description="How far ahead of the server's clock an event's ts may be (clock skew); "
+        "a later one is rejected: it would push the user's session window past every real "
+        "event.",
+    )
 
 
 class DecisionSettings(BaseModel):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from fastapi import Body, FastAPI, Request
@@ -231,9 +231,11 @@ def create_app(settings: TailorSettings) -> FastAPI:
             )
         accepted: list[Event] = []
         errors: list[EventError] = []
+        now = datetime.now(UTC)
+        latest = now + timedelta(seconds=settings.stream.max_future_seconds)
         for index, item in enumerate(items):
             try:
-                accepted.append(Event.model_validate(item))
+                event = Event.model_validate(item)
             except ValidationError as error:
                 errors.extend(
                     EventError(
@@ -243,6 +245,19 @@ def create_app(settings: TailorSettings) -> FastAPI:
                     )
                     for issue in error.errors()
                 )
+                continue
+            if event.ts > latest:  # one such event would hide the user's later ones
+                errors.append(
+                    EventError(
+                        index=index,
+                        field="ts",
+                        message=f"is {(event.ts - now).total_seconds():.0f} s ahead of the "
+                        f"server's clock, more than the {settings.stream.max_future_seconds} s "
+                        "allowed (stream.max_future_seconds); check the sender's clock",
+                    )
+                )
+                continue
+            accepted.append(event)
         rejected = len(items) - len(accepted)
         if accepted:
             bus: EventBus = request.app.state.bus

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field
 
-from pipelines.events import Device
+from pipelines.events import Device, Instant
 
 MAX_USER_ID = 2**63 - 1
 
@@ -17,7 +17,7 @@ class RequestContextBody(BaseModel):
     device: Device
     country: str = Field(pattern=r"^[A-Z]{2}$", description="ISO 3166-1 alpha-2, e.g. DE.")
     page: str | None = Field(None, max_length=200, description="Page type, e.g. home, product.")
-    timestamp: AwareDatetime | None = Field(
+    timestamp: Instant | None = Field(
         None, description="When the user is on the page (ISO 8601 with zone); default now."
     )
 

@@ -91,6 +91,10 @@ def test_an_unknown_user_gets_a_cold_start_decision(api):
             {"context": {**CONTEXT, "timestamp": "2026-11-01T10:00:00"}},
             ["body", "context", "timestamp"],
         ),
+        (
+            {"context": {**CONTEXT, "timestamp": "0001-01-01T00:30:00+01:00"}},
+            ["body", "context", "timestamp"],
+        ),
         ({"context": {**CONTEXT, "device": "watch"}}, ["body", "context", "device"]),
         ({"context": {**CONTEXT, "country": "Germany"}}, ["body", "context", "country"]),
         ({"context": None}, ["body", "context"]),

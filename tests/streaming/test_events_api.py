@@ -108,6 +108,8 @@ def test_reposting_the_same_events_counts_nothing_twice(api):
         ({"event_id": "x"}, 422, "user_id"),
         ([{**live_events(1, "v")[0], "ts": "2026-11-01T10:00:00"}], 422, "ts"),
         ([{**live_events(1, "v")[0], "price": -1}], 422, "price"),
+        ([{**live_events(1, "v")[0], "ts": "2099-01-01T00:00:00+00:00"}], 422, "ts"),
+        ([{**live_events(1, "v")[0], "ts": "0001-01-01T00:30:00+01:00"}], 422, "ts"),
         ([{**live_events(1, "v")[0], "user_id": "abc"}], 422, "user_id"),
     ],
 )
