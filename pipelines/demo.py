@@ -52,10 +52,11 @@ def sample_decisions(settings: TailorSettings) -> Table:
         "degraded",
         title="Sample decisions",
     )
+    snapshot = engine.config.current
     try:
         for index, user_id in enumerate([*users, unknown_user]):
             device = ("mobile", "desktop", "tablet")[index % 3]
-            for placement in engine.config.current.placements.config.placements:
+            for placement in snapshot.placements.config.placements:
                 request = PersonalizeRequest.model_validate(
                     {
                         "user_id": user_id,
@@ -63,7 +64,7 @@ def sample_decisions(settings: TailorSettings) -> Table:
                         "context": {"device": device, "country": "US", "page": "product"},
                     }
                 )
-                decision = engine.decide(request)
+                decision = engine.decide(request, snapshot)
                 signals = decision.signals
                 taste = (
                     f"{signals['top_category_30d']} ({signals['top_category_share_30d']:.2f})"

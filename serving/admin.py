@@ -171,7 +171,7 @@ def admin_router(settings: TailorSettings) -> APIRouter:
             raise HTTPException(
                 422, f"unknown placement {body.placement!r}; known: {sorted(placements)}"
             )
-        drafted, compiled = _with_draft(
+        drafted, compiled = placement_with_draft(
             body.placement, placements[body.placement], body.rule, engine
         )
         draft = drafted.rules[-1]
@@ -236,13 +236,19 @@ def _opt_outs(request: Request) -> OptOutList:
     return opt_outs
 
 
-def _with_draft(
+def placement_with_draft(
     name: str, placement: Placement, raw_rule: dict[str, Any], engine: DecisionEngine
 ) -> tuple[Placement, tuple[CompiledRule, ...]]:
-    """The placement with the draft in place of the rule of the same id, compiled;
-    HTTP 422 naming the field when the draft is invalid."""
-    rules = [rule.model_dump() for rule in placement.rules if rule.id != raw_rule.get("id")]
-    document = {"placements": {name: {**placement.model_dump(), "rules": [*rules, raw_rule]}}}
+    """The placement with the draft in place of the rule of the same id (at its position:
+    file order breaks priority ties), or added last, compiled; HTTP 422 naming the field
+    when the draft is invalid."""
+    rules: list[Any] = [rule.model_dump() for rule in placement.rules]
+    ids = [rule.id for rule in placement.rules]
+    if raw_rule.get("id") in ids:
+        rules[ids.index(raw_rule["id"])] = raw_rule
+    else:
+        rules.append(raw_rule)
+    document = {"placements": {name: {**placement.model_dump(), "rules": rules}}}
     try:
         drafted = Placement.model_validate(document["placements"][name])
     except ValidationError as error:

@@ -174,7 +174,8 @@ def create_app(settings: TailorSettings) -> FastAPI:
     @app.post("/v1/personalize", response_model=DecisionBody)
     def personalize(body: PersonalizeRequest, request: Request) -> DecisionBody:
         engine = engine_of(request)
-        known = engine.config.current.placements.config.placements
+        snapshot = engine.config.current
+        known = snapshot.placements.config.placements
         if body.placement not in known:
             raise RequestValidationError(
                 [
@@ -187,7 +188,7 @@ def create_app(settings: TailorSettings) -> FastAPI:
                     }
                 ]
             )
-        return engine.decide(body)
+        return engine.decide(body, snapshot)
 
     @app.get(
         "/v1/decisions/{decision_id}",

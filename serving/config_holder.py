@@ -82,11 +82,11 @@ class PlacementsHolder:
                     "placements reload rejected; %s stays in force: %s", self.current.version, error
                 )
                 return ReloadOutcome("rejected", self.current.version, error.problems)
+            self.last_rejection = None  # the file on disk is valid again
             if loaded.version == self.current.version:
                 CONFIG_RELOADS.labels("unchanged").inc()
                 return ReloadOutcome("unchanged", loaded.version, [])
             self._snapshot = _snapshot(loaded)
-            self.last_rejection = None
             CONFIG_RELOADS.labels("reloaded").inc()
             log.info("placements %s now in force", loaded.version)
             return ReloadOutcome("reloaded", loaded.version, [])

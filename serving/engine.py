@@ -294,9 +294,10 @@ class DecisionEngine:
 
     # -- the whole decision ----------------------------------------------------------
 
-    def decide(self, request: PersonalizeRequest) -> DecisionBody:
+    def decide(self, request: PersonalizeRequest, snapshot: ConfigSnapshot) -> DecisionBody:
+        """`snapshot` is the config the caller checked the placement against: a reload
+        in between must not swap it for one without that placement."""
         with DECISION_SECONDS.time():
-            snapshot = self.config.current
             placement = snapshot.placements.config.placements[request.placement]
             gathered = self.gather(request, snapshot)
             choice = self.choose(

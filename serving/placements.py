@@ -115,7 +115,32 @@ def _rule_reference_problems(name: str, placement: Placement) -> list[ConfigProb
             problems.append(
                 ConfigProblem(name, rule.id, field, "the fallback variant cannot be suppressed")
             )
+        problems.extend(_unmatched_selectors(name, rule, placement))
     return problems
+
+
+def _unmatched_selectors(name: str, rule: RuleConfig, placement: Placement) -> list[ConfigProblem]:
+    """A tag or category no variant has is a typo that would silently never act."""
+    target = getattr(rule.action, "target", None)
+    if target is None:
+        return []
+    tags = {tag for variant in placement.variants for tag in variant.tags}
+    categories = {variant.category for variant in placement.variants} - {None}
+    return [
+        ConfigProblem(
+            name,
+            rule.id,
+            f"action.target.{field}",
+            f"no variant has {field[:-1] if field == 'tags' else 'category'} {value!r}; "
+            f"known: {sorted(known)}",
+        )
+        for field, values, known in (
+            ("tags", target.tags, tags),
+            ("categories", target.categories, categories),
+        )
+        for value in values
+        if value not in known
+    ]
 
 
 class PlacementsConfigError(ValueError):
@@ -194,6 +219,22 @@ def located_problem(issue: dict[str, Any], document: Any) -> ConfigProblem:
     return ConfigProblem(placement, rule, ".".join(rest), issue["msg"])
 
 
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """Safe YAML that refuses a repeated key: plain YAML keeps the last one silently, so a
+    placement pasted twice would replace the first without a word."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:
+        seen: set[Any] = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"duplicate key {key!r}", key_node.start_mark
+                )
+            seen.add(key)
+        return super().construct_mapping(node, deep)
+
+
 def load_placements(path: Path, symbols: SymbolTable) -> LoadedPlacements:
     """Parse, validate and compile; raises PlacementsConfigError listing every problem."""
 
@@ -205,7 +246,7 @@ def load_placements(path: Path, symbols: SymbolTable) -> LoadedPlacements:
     except OSError as error:
         raise fail(f"cannot read: {error}") from error
     try:
-        document = yaml.safe_load(raw)
+        document = yaml.load(raw, Loader=_UniqueKeyLoader)  # a SafeLoader: no tags run code
     except yaml.YAMLError as error:
         raise fail(f"not valid YAML: {error}") from error
     try:

@@ -14,6 +14,8 @@ from pydantic import AfterValidator
 def _valid_hours(hours: tuple[int, int]) -> tuple[int, int]:
     if not all(0 <= hour <= 24 for hour in hours):
         raise ValueError("hours must be two numbers between 0 and 24, e.g. [18, 23]")
+    if hours[0] == hours[1]:
+        raise ValueError("an empty range of hours never matches; for all day leave hours out")
     return hours
 
 

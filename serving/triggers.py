@@ -51,7 +51,7 @@ def record_triggers(
         if spool is not None:
             try:
                 enqueued = spool.record(trigger)
-            except OSError:
+            except Exception:  # the spool's disk, or a bug: the decision still answers
                 log.exception("trigger %s for user %s not recorded", rule.id, request.user_id)
             else:
                 if enqueued is None:

@@ -9,7 +9,7 @@ not discovered as a rule that silently never fires.
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from pydantic import (
     AwareDatetime,
@@ -18,6 +18,7 @@ from pydantic import (
     ConfigDict,
     Field,
     HttpUrl,
+    JsonValue,
     model_validator,
 )
 
@@ -119,11 +120,14 @@ class TriggerAction(Strict):
 
     type: Literal["trigger"]
     notification: str = Field(min_length=1, max_length=100)
-    once_per: Duration = Field(timedelta(hours=24), description="e.g. 30m, 24h, 7d")
+    once_per: Duration = Field(
+        timedelta(hours=24), gt=timedelta(0), description="e.g. 30m, 24h, 7d"
+    )
     webhook_url: HttpUrl | None = Field(
         None, description="Where to POST it; default decisions.webhook_url, else stored only."
     )
-    payload: dict[str, Any] = {}
+    # JSON values only: YAML reads `2026-11-27` as a date, which the outbox cannot store.
+    payload: dict[str, JsonValue] = {}
 
 
 ContentAction = ForceAction | BoostAction | PenalizeAction | SuppressAction

@@ -5,15 +5,17 @@ Envoy), compiled by `common-expression-language` (a Rust interpreter) and never 
 Python. At load, every condition is checked for syntax, for names that are not symbols,
 and for type errors by evaluating it once on a sample value of every symbol's type
 (a branch that `&&` or `||` short-circuits is not reached, so this check is partial;
-what it misses is reported at evaluation). A condition that fails only because a symbol
-it reads is null (a user without a cart, a missing model score) simply does not fire:
-missing data is normal, and rule authors who care can test `cart_value == null`. Any
+what it misses is reported at evaluation). A condition that reads a null symbol (a user
+without a cart, a missing model score) simply does not fire, unless it mentions `null`
+itself (`cart_value == null || cart_value < 100.0`): missing data is normal, and CEL
+alone would make `top_category_30d != 'books'` true for a user with no history. Any
 other evaluation failure is a rule error, reported in the decision's `degraded`.
 """
 
 from __future__ import annotations
 
 import difflib
+import re
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -39,6 +41,7 @@ class CompiledRule:
     condition: cel.Program
     symbols: frozenset[str]
     order: int  # position in the file: breaks priority ties
+    handles_null: bool = False  # the condition tests for null itself
     static_targets: frozenset[str] = frozenset()  # variant ids selected whatever the values
 
     @property
@@ -50,6 +53,7 @@ class CompiledRule:
         return isinstance(self.config.action, TriggerAction)
 
 
+NULL_WORD = re.compile(r"\bnull\b")
 FILE_LEVEL = "<file>"  # the placement of a problem with the file, not one placement
 
 
@@ -112,7 +116,9 @@ def compile_rule(
         return problem(f"type error: {_first_line(error)} in {config.when!r}")
     if not isinstance(result, bool):
         return problem(f"must be true or false, but gives a {type(result).__name__}")
-    return CompiledRule(config, condition, referenced, order)
+    return CompiledRule(
+        config, condition, referenced, order, handles_null=bool(NULL_WORD.search(config.when))
+    )
 
 
 @dataclass(frozen=True)
@@ -129,6 +135,8 @@ def evaluate(
     config = rule.config
     if not config.enabled or (config.active is not None and not config.active.contains(moment)):
         return Evaluation(rule, Verdict.INACTIVE)
+    if not rule.handles_null and any(values.get(name) is None for name in rule.symbols):
+        return Evaluation(rule, Verdict.MISSING_INPUTS)
     try:
         matched = rule.condition.execute(context)
     except Exception as error:  # CEL raises TypeError, RuntimeError, ZeroDivisionError...

@@ -76,6 +76,14 @@ class RulesApi:
         stop_server(self.server)
         self.server = start_server(self.env)
 
+    def install(self, text: str) -> None:
+        """Write and load a placements file: "unchanged" means the watcher was quicker."""
+        self.placements.write_text(text)
+        outcome = self.admin("POST", "/reload").json()["outcome"]
+        assert outcome in {"reloaded", "unchanged"}, outcome
+        version = yaml.safe_load(text)["version"]
+        assert self.admin("GET", "/config").json()["version"].startswith(f"{version}+")
+
 
 @pytest.fixture(scope="module")
 def rules_api(flow: Flow, tmp_path_factory) -> Iterator[RulesApi]:
@@ -119,18 +127,15 @@ def test_explanations_add_up(rules_api):
 def test_weights_change_the_ranking_as_configured(rules_api):
     """Desktop user: all weight on context puts the desktop-only banner on top; all
     weight on behavior puts the user's favourite category there."""
-    rules_api.placements.write_text(
+    rules_api.install(
         _placements({"behavioral": 0, "contextual": 1, "predictive": 0}, "weights.context")
     )
-    assert rules_api.admin("POST", "/reload").json()["outcome"] == "reloaded"
     by_context = rules_api.decide()
-    rules_api.placements.write_text(
+    rules_api.install(
         _placements({"behavioral": 1, "contextual": 0, "predictive": 0}, "weights.behavior")
     )
-    assert rules_api.admin("POST", "/reload").json()["outcome"] == "reloaded"
     by_behavior = rules_api.decide()
-    rules_api.placements.write_text(_placements())
-    assert rules_api.admin("POST", "/reload").json()["outcome"] == "reloaded"
+    rules_api.install(_placements())
 
     def top(decision: dict, component: str) -> str:
         eligible = [c for c in decision["candidates"] if c["eligible"]]
@@ -221,8 +226,7 @@ def test_a_rule_error_in_the_condition_is_named_at_reload(rules_api):
     document["placements"]["homepage_banner"]["rules"][0]["when"] = "revenu_30d > 500"
     rules_api.placements.write_text(yaml.safe_dump(document))
     detail = rules_api.admin("POST", "/reload").json()["detail"]
-    rules_api.placements.write_text(_placements())
-    rules_api.admin("POST", "/reload")
+    rules_api.install(_placements())
     [problem] = detail["problems"]
     assert problem["placement"] == "homepage_banner"
     assert problem["rule"] == "recover_abandoned_cart"

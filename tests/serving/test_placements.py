@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 import re
 from pathlib import Path
 
@@ -9,6 +10,8 @@ import pytest
 import yaml
 
 from pipelines.settings import DEFAULT_PLACEMENTS_FILE
+from serving.admin import placement_with_draft
+from serving.config_holder import PlacementsHolder
 from serving.engine import DecisionEngine
 from serving.placements import PlacementsConfigError, load_placements
 from tests.conftest import run_tailor, tailor_env
@@ -110,6 +113,28 @@ def _valid() -> dict:
             ),
             "rule ids must be unique within a placement; repeated: ['recover_abandoned_cart']",
         ),
+        (
+            lambda d: d["placements"]["homepage_banner"]["rules"][1]["action"].update(once_per=0),
+            "rules[cart_reminder_push].action.once_per: Input should be greater than 0 seconds",
+        ),
+        (
+            lambda d: d["placements"]["homepage_banner"]["rules"][1]["action"].update(
+                payload={"campaign": datetime.date(2026, 11, 27)}  # what YAML makes of 2026-11-27
+            ),
+            "rules[cart_reminder_push].action.payload.campaign: input was not a valid JSON value",
+        ),
+        (
+            lambda d: d["placements"]["homepage_banner"]["rules"][2]["action"].update(
+                target={"tags": ["deal", "dael"]}
+            ),
+            "rules[follow_session_interest].action.target.tags: no variant has tag 'dael'",
+        ),
+        (
+            lambda d: d["placements"]["homepage_banner"]["rules"][1].update(
+                active={"hours": [5, 5]}
+            ),
+            "rules[cart_reminder_push].active.hours: Value error, an empty range of hours",
+        ),
     ],
 )
 def test_invalid_files_name_the_field(tmp_path, mutate, expected):
@@ -117,6 +142,14 @@ def test_invalid_files_name_the_field(tmp_path, mutate, expected):
     mutate(document)
     with pytest.raises(PlacementsConfigError, match=re.escape(expected)):
         load_placements(_write(tmp_path, document), SYMBOLS)
+
+
+def test_a_key_repeated_in_the_file_is_refused_not_silently_replaced(tmp_path):
+    text = DEFAULT_PLACEMENTS_FILE.read_text()
+    path = tmp_path / "placements.yaml"
+    path.write_text(text + "\nversion: again\n")
+    with pytest.raises(PlacementsConfigError, match="duplicate key 'version'"):
+        load_placements(path, SYMBOLS)
 
 
 def test_a_file_that_is_not_yaml_is_refused(tmp_path):
@@ -137,3 +170,24 @@ def test_tailor_check_validates_a_file_before_deploying(tmp_path):
     bad = run_tailor(env, "check", str(_write(tmp_path, document)))
     assert bad.returncode == 1
     assert "rules[cart_reminder_push].when: unknown symbol 'cart_valu'" in bad.stdout
+
+
+def test_reverting_a_refused_edit_clears_the_refusal(tmp_path):
+    path = tmp_path / "placements.yaml"
+    path.write_text(DEFAULT_PLACEMENTS_FILE.read_text())
+    holder = PlacementsHolder(path, SYMBOLS)
+    path.write_text("placements: [unclosed")
+    assert holder.reload().outcome == "rejected"
+    assert holder.last_rejection is not None
+    path.write_text(DEFAULT_PLACEMENTS_FILE.read_text())
+    assert holder.reload().outcome == "unchanged"
+    assert holder.last_rejection is None
+
+
+def test_a_dry_run_draft_takes_the_place_of_the_rule_it_replaces():
+    """File order breaks priority ties, so an unchanged draft must change nothing."""
+    engine = DecisionEngine(PlacementsHolder(DEFAULT_PLACEMENTS_FILE, SYMBOLS), None, None)
+    placement = engine.config.current.placements.config.placements["homepage_banner"]
+    first = placement.rules[0].model_dump(mode="json")
+    _, compiled = placement_with_draft("homepage_banner", placement, first, engine)
+    assert [rule.id for rule in compiled] == [rule.id for rule in placement.rules]

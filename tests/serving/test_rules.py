@@ -228,9 +228,10 @@ def test_without_personal_features_the_fallback_serves_unless_forced():
 
 
 def test_a_rule_without_targets_reports_no_target():
-    resolution, _ = _decide(
-        [_rule("ghost", 10, {"type": "boost", "target": {"tags": ["nothing"]}, "factor": 2})]
-    )
+    """A tag no variant has is refused at load; a `matching` value can still miss."""
+    boost = {"type": "boost", "target": {"matching": "last_category"}, "factor": 2}
+    ghost = _rule("ghost", 10, boost)
+    resolution, _ = _decide([ghost], {"last_category": "garden"})
     assert _effects(resolution) == {"ghost": NO_TARGET}
 
 
@@ -274,6 +275,22 @@ def test_null_inputs_do_not_fire_and_are_not_errors():
     assert evaluations[0].verdict is Verdict.MISSING_INPUTS
     _, evaluations = _decide([rule], {"cart_value": 150.0})
     assert evaluations[0].verdict is Verdict.FIRED
+
+
+def test_a_negation_does_not_fire_on_a_null_input_unless_it_asks_for_null():
+    not_books = _rule(
+        "not_books", 10, {"type": "force", "variant": "books"}, when="top_category_30d != 'books'"
+    )
+    asks = _rule(
+        "no_history",
+        10,
+        {"type": "force", "variant": "books"},
+        when="top_category_30d == null || top_category_30d != 'books'",
+    )
+    _, evaluations = _decide([not_books, asks], {"top_category_30d": None})
+    assert [e.verdict for e in evaluations] == [Verdict.MISSING_INPUTS, Verdict.FIRED]
+    _, evaluations = _decide([not_books, asks], {"top_category_30d": "toys"})
+    assert [e.verdict for e in evaluations] == [Verdict.FIRED, Verdict.FIRED]
 
 
 def test_a_failing_condition_is_an_error_with_its_cause():
