@@ -7,16 +7,18 @@ Conflict resolution, the contract the README documents:
    fate: forced, boosted or penalized (score times the factor), or suppressed. A
    lower-priority rule targeting the same variant is `overridden` for it.
 3. If any variant is forced, the one forced by the highest-priority rule wins, and
-   every lower-priority content rule is `overridden` by it.
+   every lower-priority content rule is `overridden` by it (its factors are undone, so
+   the candidates' scores show only what applied).
 4. Otherwise the highest final score among the variants not suppressed wins.
    Variants marked `forced_only` compete only when forced.
 5. The fallback variant cannot be suppressed: it is the answer that is always safe.
 6. Without personal features (store down or the user opted out) the ranking is not
    trusted: the fallback wins unless a rule forces a variant.
 
-The winning rule is the force that chose the variant; else the highest-priority
-applied rule that changed the winner compared to ranking without rules; else the rule
-that boosted the winner, if any.
+The winning rule is the force that chose the variant; else, when rules changed the
+winner compared to ranking without them, the highest-priority applied rule that lifted
+the winner (a boost) or pulled down the variant that would have won (a penalty or a
+suppression); else the boost that kept the winner on top, if any.
 """
 
 from __future__ import annotations
@@ -25,7 +27,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from serving.placements import Placement, Variant
-from serving.rules.config import ForceAction, SuppressAction, Target
+from serving.rules.config import (
+    BoostAction,
+    ForceAction,
+    PenalizeAction,
+    SuppressAction,
+    Target,
+)
 from serving.rules.evaluation import CompiledRule
 from serving.scoring import ScoredCandidate
 
@@ -126,7 +134,7 @@ def resolve(
     fallback = candidates[placement.fallback_variant]
     if forced is not None:
         winner = candidates[forced.variants[0]]
-        _override_below(forced, effects)
+        _override_below(forced, effects, candidates)
     elif personalized:
         eligible = [c for c in candidates.values() if c.eligible]
         winner = max(eligible, key=lambda c: c.score, default=fallback)
@@ -140,13 +148,17 @@ def resolve(
     return Resolution(ordered, winner, _winning_rule(forced, winner, unruled, effects), effects)
 
 
-def _override_below(forced: RuleEffect, effects: list[RuleEffect]) -> None:
+def _override_below(
+    forced: RuleEffect, effects: list[RuleEffect], candidates: dict[str, RuledCandidate]
+) -> None:
     """Once a force decides, lower-priority content rules changed nothing."""
     rank = effects.index(forced)
     for effect in effects[rank + 1 :]:
         if effect.outcome == APPLIED:
             effect.outcome = OVERRIDDEN
             effect.overridden_by.append(forced.rule.id)
+            for variant_id in effect.variants:
+                candidates[variant_id] = RuledCandidate(candidates[variant_id].scored)
 
 
 def _winning_rule(
@@ -158,9 +170,19 @@ def _winning_rule(
     if forced is not None:
         return forced.rule.id
     if winner.variant.id != unruled:
-        changed = {winner.variant.id, unruled}
         return next(
-            (e.rule.id for e in effects if e.outcome == APPLIED and changed & set(e.variants)),
+            (
+                e.rule.id
+                for e in effects
+                if e.outcome == APPLIED and _helped(e, winner.variant.id, unruled)
+            ),
             None,
         )
-    return winner.decided_by
+    return winner.decided_by if winner.factor > 1 else None
+
+
+def _helped(effect: RuleEffect, winner: str, unruled: str) -> bool:
+    action = effect.rule.config.action
+    lifted = winner in effect.variants and isinstance(action, BoostAction)
+    pulled_down = unruled in effect.variants and isinstance(action, PenalizeAction | SuppressAction)
+    return lifted or pulled_down

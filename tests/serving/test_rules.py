@@ -187,6 +187,38 @@ def test_the_highest_force_wins_and_overrides_every_lower_content_rule():
         "boost_mid": OVERRIDDEN,
         "force_low": OVERRIDDEN,
     }
+    # What the overridden rules would have done is undone in the explanation too.
+    books = next(c for c in resolution.candidates if c.variant.id == "books")
+    assert (books.forced, books.factor, books.decided_by) == (False, 1.0, None)
+
+
+def test_the_winning_rule_is_the_one_that_lifted_the_winner_not_one_that_helped_the_loser():
+    resolution, _ = _decide(
+        [
+            _rule(
+                "nudge_top",
+                100,
+                {"type": "boost", "target": {"variants": ["electronics"]}, "factor": 1.1},
+            ),
+            _rule("push_fashion", 50, {"type": "boost", "target": {"tags": ["new"]}, "factor": 20}),
+        ]
+    )
+    assert resolution.winner.variant.id == "fashion"
+    assert resolution.winning_rule == "push_fashion"
+
+
+def test_a_penalty_the_winner_survives_is_not_the_winning_rule():
+    resolution, _ = _decide(
+        [
+            _rule(
+                "trim_top",
+                10,
+                {"type": "penalize", "target": {"variants": ["electronics"]}, "factor": 0.99},
+            ),
+        ]
+    )
+    assert resolution.winner.variant.id == "electronics"
+    assert resolution.winning_rule is None
 
 
 def test_a_higher_suppress_beats_a_lower_force():
