@@ -4,11 +4,11 @@ Pure functions over a JSON-able dict, so the Redis store and the in-process stor
 share every line of the logic and a state can be inspected with `redis-cli GET`.
 Windows are measured in event time (up to the user's latest event), and the cart is
 replayed from its events in event time, so the same events in any batch split and any
-arrival order give the same state (two workers can commit a user's batches in
-either order). A snapshot is dated when
-the state last changed (processing time, strictly increasing per user): late events
-then never rewrite the past for training, and Feast's online store, which drops a
-write not newer than the stored one, never drops a changed state.
+arrival order give the same state (two workers can commit a user's batches in either
+order). A snapshot is dated when the state last changed (processing time, strictly
+increasing per user): late events then never rewrite the past for training, and
+Feast's online store, which drops a write not newer than the stored one, never drops
+a changed state.
 """
 
 from __future__ import annotations
