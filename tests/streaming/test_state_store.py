@@ -6,7 +6,6 @@ import json
 import uuid
 
 import pytest
-import redis
 
 from pipelines.streaming.session_state import cart_of
 from pipelines.streaming.state_store import DEDUP_SLICES, RedisSessionStore, dedup_buckets
@@ -17,8 +16,7 @@ TTL = 86_400
 
 @pytest.fixture
 def store(private_redis) -> RedisSessionStore:
-    client = redis.Redis.from_url(private_redis.url)
-    return RedisSessionStore(client, f"t{uuid.uuid4().hex[:8]}", 600, TTL)
+    return RedisSessionStore(private_redis.client(), f"t{uuid.uuid4().hex[:8]}", 600, TTL)
 
 
 @pytest.mark.parametrize("ttl", [TTL, 100])  # 100 s: not a multiple of the slices
@@ -43,10 +41,7 @@ def test_a_redelivered_batch_changes_nothing_and_only_new_events_count(store):
 
 def test_two_workers_applying_the_same_events_count_them_once(private_redis):
     prefix = f"t{uuid.uuid4().hex[:8]}"
-    workers = [
-        RedisSessionStore(redis.Redis.from_url(private_redis.url), prefix, 600, TTL)
-        for _ in range(2)
-    ]
+    workers = [RedisSessionStore(private_redis.client(), prefix, 600, TTL) for _ in range(2)]
     batch = [event(n, "add_to_cart", n, item_id=n) for n in range(20)]
     workers[0].apply(batch[:15])
     state = workers[1].apply(batch[5:])[7]
@@ -64,6 +59,6 @@ def test_a_state_stored_by_the_previous_release_keeps_its_cart(store, private_re
         "last_category": "books",
         "changed_us": 1,
     }
-    redis.Redis.from_url(private_redis.url).set(store.state_key(7), json.dumps(old))
+    private_redis.client().set(store.state_key(7), json.dumps(old))
     state = store.apply([event(1, "add_to_cart", 0, item_id=5, price=1.0)])[7]
     assert cart_of(state)[0] == {"4": [2, 12.5], "5": [1, 1.0]}
