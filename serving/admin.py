@@ -174,7 +174,8 @@ def admin_router(settings: TailorSettings) -> APIRouter:
         drafted, compiled = placement_with_draft(
             body.placement, placements[body.placement], body.rule, engine
         )
-        draft = drafted.rules[-1]
+        # The draft sits where the rule it replaces was, or last when it is new.
+        draft = next(rule for rule in drafted.rules if rule.id == body.rule.get("id"))
         outcomes = dry_run(
             engine,
             drafted,

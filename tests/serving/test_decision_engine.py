@@ -361,3 +361,31 @@ def test_an_abandoned_cart_forces_the_recovery_offer_and_one_reminder(rules_api,
     assert [t["status"] for t in forty["triggers"]] == ["queued"]
     assert [t["status"] for t in forty_five["triggers"]] == ["duplicate"]
     assert forty["triggers"][0]["rule_id"] == "cart_reminder_push"
+
+
+def test_dry_run_of_an_edited_existing_rule_reports_that_rule(rules_api):
+    """The draft replaces `recover_abandoned_cart` in place (not at the end of the
+    list): the verdict and outcome must be that rule's, not the last rule's."""
+    edited = {
+        "id": "recover_abandoned_cart",
+        "priority": 100,
+        "when": "user_id == 7",
+        "action": {"type": "force", "variant": "cart_recovery"},
+    }
+    response = rules_api.admin(
+        "POST",
+        "/rules/dry-run",
+        json={
+            "placement": "homepage_banner",
+            "rule": edited,
+            "users": [{"user_id": 7, "context": CONTEXT}, {"user_id": 8, "context": CONTEXT}],
+        },
+    )
+    assert response.status_code == 200, response.text
+    result = response.json()
+    assert result["rule_id"] == "recover_abandoned_cart"
+    seven, eight = result["users"]
+    assert (seven["verdict"], seven["outcome"]) == ("fired", "applied")
+    assert seven["variant_after"] == "cart_recovery"
+    assert seven["winning_rule_after"] == "recover_abandoned_cart"
+    assert eight["verdict"] == "not_matched"
