@@ -35,9 +35,9 @@ import httpx
 import numpy as np
 import yaml
 
-from pipelines.local_services import start_api
-from pipelines.model_artifact import ModelNotFoundError, load_artifact
-from pipelines.settings import TailorSettings
+from tailor.core.model_artifact import ModelNotFoundError, load_artifact
+from tailor.core.settings import TailorSettings
+from tests.support.services import start_api
 
 RESULTS = Path(__file__).resolve().parent / "results" / "serving.json"
 DEVICES = ("mobile", "desktop", "tablet")

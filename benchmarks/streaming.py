@@ -29,14 +29,15 @@ from pathlib import Path
 import httpx
 import numpy as np
 
+from feature_repo.store import open_store
 from pipelines.apply import apply_definitions
-from pipelines.events import Event
-from pipelines.feature_store import open_store
-from pipelines.local_services import scratch_database, start_api, start_private_redis
-from pipelines.settings import TailorSettings
-from pipelines.streaming.bus import RedisStreamBus
-from pipelines.streaming.wiring import redis_client, session_processor
+from pipelines.streaming.wiring import session_processor
 from pipelines.streaming.worker import BatchStats, StreamWorker, stream_id
+from tailor.core.clients import redis_client
+from tailor.core.event_stream import RedisStreamBus
+from tailor.core.events import Event
+from tailor.core.settings import TailorSettings
+from tests.support.services import scratch_database, start_api, start_private_redis
 
 RESULTS = Path(__file__).resolve().parent / "results" / "streaming.json"
 CATEGORIES = ("books", "toys", "sports", "beauty", "electronics")

@@ -10,9 +10,9 @@ from pathlib import Path
 from feast import FileSource
 
 from feature_repo import DEFINITIONS
-from pipelines.feature_store import open_store
-from pipelines.settings import TailorSettings
+from feature_repo.store import open_store
 from pipelines.streaming.feature_push import ensure_session_log
+from tailor.core.settings import TailorSettings
 
 
 @dataclass(frozen=True)

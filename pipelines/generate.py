@@ -21,10 +21,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from pipelines.events import EVENT_SCHEMA, GROUND_TRUTH_SCHEMA
 from pipelines.generator.catalogue import build_catalogue
 from pipelines.generator.chunk import simulate_chunk
-from pipelines.settings import GeneratorSettings
+from tailor.core.events import EVENT_SCHEMA, GROUND_TRUTH_SCHEMA
+from tailor.core.settings import GeneratorSettings
 
 GENERATED_GLOB = "generated-part-*.parquet"
 # Days are buffered into row groups of about this many rows: a few large groups scan
@@ -48,13 +48,13 @@ class GenerationReport:
     seconds: float
 
 
-def simulated_period(config: GeneratorSettings) -> tuple[date, date]:
+def simulated_period(config: GeneratorSettings, today: date) -> tuple[date, date]:
     """First simulated day and the (excluded) end date.
 
-    The default end is today UTC, so yesterday is the last simulated day and features
-    built from the data are fresh when served now.
+    The default end is `today` (UTC, by the caller's clock), so yesterday is the last
+    simulated day and features built from the data are fresh when served now.
     """
-    end = config.end_date or datetime.now(UTC).date()
+    end = config.end_date or today
     return end - timedelta(days=config.days), end
 
 
@@ -62,6 +62,8 @@ def generate_events(
     config: GeneratorSettings,
     events_dir: Path,
     ground_truth_dir: Path,
+    *,
+    today: date,
     on_progress: Callable[[int], None] | None = None,
 ) -> GenerationReport:
     """Replace the generated part files in both directories with a fresh simulation.
@@ -71,7 +73,7 @@ def generate_events(
     failed run keeps the previous one. Other files, e.g. imported events, are untouched.
     """
     started = time.perf_counter()
-    first_day, end_day = simulated_period(config)
+    first_day, end_day = simulated_period(config, today)
     catalogue = build_catalogue(
         config.categories,
         np.random.default_rng(np.random.SeedSequence(config.seed, spawn_key=_CATALOGUE_SPAWN_KEY)),

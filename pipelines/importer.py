@@ -33,7 +33,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pv
 import pyarrow.parquet as pq
 
-from pipelines.events import EVENT_SCHEMA
+from tailor.core.events import EVENT_SCHEMA
 
 EXPECTED_COLUMNS = (
     "event_time",

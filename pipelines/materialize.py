@@ -16,8 +16,8 @@ from datetime import UTC, datetime
 import duckdb
 from feast import FeatureStore, FeatureView, FileSource
 
-from pipelines.feature_store import open_store
-from pipelines.settings import TailorSettings
+from feature_repo.store import open_store
+from tailor.core.settings import TailorSettings
 
 FULL_HISTORY_START = datetime(2000, 1, 1, tzinfo=UTC)
 
@@ -74,7 +74,7 @@ def materialize(
 ) -> MaterializeReport:
     started = time.perf_counter()
     store = open_store(settings)
-    end = end or datetime.now(UTC)
+    end = end or settings.clock.now()
     views = [view for view in store.list_feature_views() if view.online and not view.stream_source]
     if not views:
         raise RuntimeError("no feature views are registered; run `tailor apply` first")

@@ -18,12 +18,12 @@ from datetime import UTC, datetime, timedelta
 
 from croniter import croniter
 
-from pipelines.durations import parse_duration
 from pipelines.materialize import MaterializeReport, materialize
 from pipelines.run_lock import FileRunLock, RedisRunLock, RunLock
-from pipelines.run_records import FileRunRecords, RedisRunRecords, RunRecord, RunRecords
-from pipelines.settings import TailorSettings
-from pipelines.streaming.wiring import redis_client
+from tailor.core.clients import redis_client
+from tailor.core.durations import parse_duration
+from tailor.core.run_records import RunRecord, run_records
+from tailor.core.settings import TailorSettings
 
 log = logging.getLogger(__name__)
 
@@ -57,13 +57,6 @@ def run_lock(settings: TailorSettings) -> RunLock:
         key = f"{settings.project}:materialize:lock"
         return RedisRunLock(redis_client(settings), key, settings.scheduler.lock_ttl_seconds)
     return FileRunLock(settings.feature_store_dir / "materialize.lock")
-
-
-def run_records(settings: TailorSettings) -> RunRecords:
-    keep = settings.scheduler.keep_runs
-    if settings.profile == "redis":
-        return RedisRunRecords(redis_client(settings), f"{settings.project}:materialize:runs", keep)
-    return FileRunRecords(settings.feature_store_dir / "materialize_runs.json", keep)
 
 
 def _record(report: MaterializeReport | None, started: datetime, error: str | None) -> RunRecord:

@@ -22,7 +22,8 @@ from dbt.artifacts.schemas.results import NodeStatus
 from dbt.artifacts.schemas.run import RunExecutionResult, RunResult
 from dbt.cli.main import dbtRunner, dbtRunnerResult
 
-from pipelines.settings import DBT_PROJECT_DIR, TailorSettings
+from tailor.core.settings import TailorSettings
+from transformations import PROJECT_DIR as DBT_PROJECT_DIR
 
 MARTS: Final = ("user_daily_features", "category_daily_features")
 COMMANDS: Final = frozenset({"build", "run", "test"})

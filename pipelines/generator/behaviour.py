@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from pipelines.events import DEVICES
 from pipelines.generator.population import Population
 from pipelines.generator.state import DayStart
+from tailor.core.events import DEVICES
 
 # Sets the overall rate: about 7.5% of sessions end in a purchase.
 BASE_LOGIT = -5.3

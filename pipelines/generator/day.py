@@ -15,11 +15,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from pipelines.events import DEVICES, EVENT_TYPES
 from pipelines.generator.behaviour import propensity_24h, session_probability
 from pipelines.generator.catalogue import ITEMS_PER_CATEGORY
 from pipelines.generator.population import MAIN_DEVICE_SHARE, Population
 from pipelines.generator.state import DayActivity
+from tailor.core.events import DEVICES, EVENT_TYPES
 
 SECOND_US = 1_000_000
 HOUR_US = 3600 * SECOND_US

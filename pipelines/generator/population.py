@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from pipelines.events import DEVICES
+from tailor.core.events import DEVICES
 
 COUNTRIES = ("US", "GB", "DE", "FR", "PL", "IN", "BR", "ES", "NL", "CA")
 _COUNTRY_WEIGHTS = np.array([0.30, 0.10, 0.10, 0.08, 0.07, 0.14, 0.09, 0.05, 0.04, 0.03])

@@ -12,10 +12,10 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from pipelines.events import DEVICES, EVENT_SCHEMA, EVENT_TYPES, GROUND_TRUTH_SCHEMA
 from pipelines.generator.catalogue import Catalogue
 from pipelines.generator.day import DayBatch
 from pipelines.generator.population import COUNTRIES, Population
+from tailor.core.events import DEVICES, EVENT_SCHEMA, EVENT_TYPES, GROUND_TRUTH_SCHEMA
 
 _EVENT_TYPE_NAMES = pa.array(EVENT_TYPES, pa.string())
 _DEVICE_NAMES = pa.array(DEVICES, pa.string())

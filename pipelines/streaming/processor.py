@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from pipelines.events import Event
 from pipelines.streaming.feature_push import SessionFeaturePusher
 from pipelines.streaming.session_state import session_features
 from pipelines.streaming.state_store import SessionStore
+from tailor.core.events import Event
 
 
 class SessionProcessor:

@@ -19,7 +19,7 @@ from collections import Counter
 from datetime import UTC, datetime
 from typing import Any
 
-from pipelines.events import Event
+from tailor.core.events import Event
 
 State = dict[str, Any]
 WINDOW_MS = 30 * 60 * 1000  # the "30m" in the feature names

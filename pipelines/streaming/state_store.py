@@ -17,7 +17,6 @@ from typing import Protocol
 
 import redis
 
-from pipelines.events import Event
 from pipelines.streaming.session_state import (
     State,
     apply_event,
@@ -25,16 +24,20 @@ from pipelines.streaming.session_state import (
     new_state,
     restored,
 )
+from tailor.core.clock import Clock
+from tailor.core.events import Event
 
 WATCH_RETRIES = 20
 
 
-def _apply_new(state: State, events: list[Event], already_applied: Container[str]) -> None:
+def _apply_new(
+    state: State, events: list[Event], already_applied: Container[str], clock: Clock
+) -> None:
     fresh = [event for event in events if event.event_id not in already_applied]
     for event in fresh:
         apply_event(state, event)
     if fresh:
-        mark_changed(state, time.time_ns() // 1000)
+        mark_changed(state, int(clock.now().timestamp() * 1_000_000))
 
 
 def _by_user(events: Iterable[Event]) -> dict[int, list[Event]]:
@@ -52,7 +55,8 @@ class SessionStore(Protocol):
 class InMemorySessionStore:
     """The embedded profile's store: one process, so a lock is all the isolation needed."""
 
-    def __init__(self, dedup_ttl_seconds: int) -> None:
+    def __init__(self, dedup_ttl_seconds: int, clock: Clock) -> None:
+        self._clock = clock
         self._states: dict[int, State] = {}
         self._seen: OrderedDict[str, float] = OrderedDict()
         self._dedup_ttl = dedup_ttl_seconds
@@ -66,7 +70,7 @@ class InMemorySessionStore:
             touched: dict[int, State] = {}
             for user_id, user_events in _by_user(events).items():
                 state = self._states.setdefault(user_id, new_state())
-                _apply_new(state, user_events, self._seen)
+                _apply_new(state, user_events, self._seen, self._clock)
                 for event in user_events:
                     self._seen.setdefault(event.event_id, now)
                 touched[user_id] = json.loads(json.dumps(state))  # a copy callers may keep
@@ -102,8 +106,14 @@ class RedisSessionStore:
     """
 
     def __init__(
-        self, client: redis.Redis, prefix: str, state_ttl_seconds: int, dedup_ttl_seconds: int
+        self,
+        client: redis.Redis,
+        prefix: str,
+        state_ttl_seconds: int,
+        dedup_ttl_seconds: int,
+        clock: Clock,
     ) -> None:
+        self._clock = clock
         self._client = client
         self._prefix = prefix
         self._state_ttl = state_ttl_seconds
@@ -143,7 +153,7 @@ class RedisSessionStore:
                         grouped.items(), raw_states, strict=True
                     ):
                         state = restored(json.loads(raw)) if raw else new_state()
-                        _apply_new(state, user_events, already)
+                        _apply_new(state, user_events, already, self._clock)
                         states[user_id] = state
                     pipe.multi()
                     for key, state in zip(keys, states.values(), strict=True):

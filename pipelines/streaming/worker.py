@@ -18,10 +18,10 @@ from dataclasses import dataclass
 import redis
 from pydantic import ValidationError
 
-from pipelines.events import Event
-from pipelines.settings import StreamSettings
-from pipelines.streaming.bus import PAYLOAD_FIELD
 from pipelines.streaming.processor import SessionProcessor
+from tailor.core.event_stream import PAYLOAD_FIELD
+from tailor.core.events import Event
+from tailor.core.settings import StreamSettings
 
 log = logging.getLogger(__name__)
 

@@ -13,9 +13,7 @@ import numpy as np
 import pandas as pd
 
 from feature_repo.feature_services import personalization_v1
-from pipelines.feature_store import open_store
-from pipelines.model_artifact import save_artifact
-from pipelines.settings import TailorSettings
+from feature_repo.store import open_store
 from pipelines.training.dataset import historical_features, model_features
 from pipelines.training.metrics import (
     classification_metrics,
@@ -24,6 +22,8 @@ from pipelines.training.metrics import (
 )
 from pipelines.training.observations import build_observations
 from pipelines.training.split import temporal_split
+from tailor.core.model_artifact import save_artifact
+from tailor.core.settings import TailorSettings
 
 FEATURE_SERVICE = personalization_v1.name
 

@@ -9,9 +9,9 @@ import pytest
 from feast.types import Float64, Int64, String
 
 from feature_repo.feature_views import category_stats, user_behavior
+from feature_repo.store import open_store
 from pipelines.apply import apply_definitions
-from pipelines.feature_store import open_store
-from pipelines.settings import TailorSettings
+from tailor.core.settings import TailorSettings
 
 DAY = datetime(2026, 3, 2, tzinfo=UTC)
 FILLERS = {Int64: 1, Float64: 0.5, String: "books"}

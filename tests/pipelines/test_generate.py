@@ -13,11 +13,11 @@ import pyarrow.parquet as pq
 import pytest
 from sklearn.metrics import roc_auc_score
 
-from pipelines.events import DEVICES, EVENT_SCHEMA, GROUND_TRUTH_SCHEMA
 from pipelines.generate import GenerationReport, generate_events, simulated_period
 from pipelines.generator.behaviour import DEVICE_LOGIT, HOUR_LOGIT
 from pipelines.generator.catalogue import category_names
-from pipelines.settings import GeneratorSettings
+from tailor.core.events import DEVICES, EVENT_SCHEMA, GROUND_TRUTH_SCHEMA
+from tailor.core.settings import GeneratorSettings
 
 END_DATE = date(2024, 6, 1)
 
@@ -33,7 +33,7 @@ class Run:
 
 def _run(root: Path, **settings: object) -> Run:
     config = GeneratorSettings(end_date=END_DATE, **settings)
-    report = generate_events(config, root / "events", root / "ground_truth")
+    report = generate_events(config, root / "events", root / "ground_truth", today=END_DATE)
     return Run(
         report=report,
         events_dir=root / "events",
@@ -175,7 +175,9 @@ def test_same_config_gives_identical_bytes_and_seed_changes_data(tmp_path: Path)
 def test_chunks_cover_all_users_and_report_progress(tmp_path: Path) -> None:
     progress: list[int] = []
     config = GeneratorSettings(users=450, days=20, chunk_users=100, end_date=END_DATE)
-    report = generate_events(config, tmp_path / "events", tmp_path / "gt", progress.append)
+    report = generate_events(
+        config, tmp_path / "events", tmp_path / "gt", today=END_DATE, on_progress=progress.append
+    )
     assert progress == [100, 100, 100, 100, 50]
     assert report.users == 450
     assert len(list((tmp_path / "events").glob("generated-part-*.parquet"))) == 5
@@ -194,7 +196,7 @@ def test_rerun_replaces_only_generated_parts(tmp_path: Path) -> None:
     stale.write_bytes(b"old")
     imported.write_bytes(b"keep")
     config = GeneratorSettings(users=200, days=5, chunk_users=100, end_date=END_DATE)
-    report = generate_events(config, events_dir, truth_dir)
+    report = generate_events(config, events_dir, truth_dir, today=END_DATE)
     assert not stale.exists()
     assert imported.read_bytes() == b"keep"
     assert sorted(path.name for path in events_dir.iterdir()) == [
@@ -209,7 +211,7 @@ def test_rerun_replaces_only_generated_parts(tmp_path: Path) -> None:
 def test_users_without_sessions_still_get_valid_empty_parts(tmp_path: Path) -> None:
     # With this seed the single user happens to stay away for both days.
     config = GeneratorSettings(users=1, days=2, seed=7, end_date=END_DATE)
-    report = generate_events(config, tmp_path / "events", tmp_path / "gt")
+    report = generate_events(config, tmp_path / "events", tmp_path / "gt", today=END_DATE)
     assert report.sessions == report.events == 0
     assert pq.read_table(tmp_path / "events").num_rows == 0
     assert pq.read_schema(tmp_path / "events" / "generated-part-00000.parquet").equals(EVENT_SCHEMA)
@@ -219,7 +221,7 @@ def test_large_population_runs_chunk_by_chunk_in_bounded_memory(tmp_path: Path) 
     config = GeneratorSettings(users=200_000, days=3, chunk_users=20_000, end_date=END_DATE)
     tracemalloc.start()
     try:
-        report = generate_events(config, tmp_path / "events", tmp_path / "gt")
+        report = generate_events(config, tmp_path / "events", tmp_path / "gt", today=END_DATE)
         _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
@@ -230,10 +232,15 @@ def test_large_population_runs_chunk_by_chunk_in_bounded_memory(tmp_path: Path) 
 
 
 def test_default_period_ends_yesterday() -> None:
-    first, end = simulated_period(GeneratorSettings(days=45))
-    today = datetime.now(UTC).date()
+    today = date(2026, 3, 4)
+    first, end = simulated_period(GeneratorSettings(days=45), today)
     assert end == today
     assert first == today - timedelta(days=45)
+
+
+def test_an_explicit_end_date_wins_over_today() -> None:
+    first, end = simulated_period(GeneratorSettings(days=2, end_date=END_DATE), date(2030, 1, 1))
+    assert (first, end) == (END_DATE - timedelta(days=2), END_DATE)
 
 
 def test_category_names_extend_past_the_base_list() -> None:

@@ -10,8 +10,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from pipelines.events import EVENT_SCHEMA, EVENT_TYPES
 from pipelines.importer import EXPECTED_COLUMNS, ImportFormatError, ImportReport, import_rees46
+from tailor.core.events import EVENT_SCHEMA, EVENT_TYPES
 
 SAMPLE = (
     Path(__file__).resolve().parents[2].parent

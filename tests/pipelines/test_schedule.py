@@ -13,9 +13,9 @@ import pytest
 import redis
 
 from pipelines.run_lock import FileRunLock, RedisRunLock
-from pipelines.run_records import RunRecord, last_success
-from pipelines.schedule import Schedule, run_records
-from tests.conftest import TAILOR, run_tailor
+from pipelines.schedule import Schedule
+from tailor.core.run_records import RunRecord, last_success, run_records
+from tests.support.flow import TAILOR, run_tailor
 
 NOON = datetime(2026, 11, 23, 12, 7, tzinfo=UTC)
 

@@ -11,10 +11,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from pipelines.events import EVENT_SCHEMA
-from pipelines.model_artifact import load_artifact
 from pipelines.training.observations import build_observations
 from pipelines.training.split import temporal_split
+from tailor.core.events import EVENT_SCHEMA
+from tailor.core.model_artifact import load_artifact
 
 T0 = datetime(2026, 5, 1, 12, tzinfo=UTC)
 

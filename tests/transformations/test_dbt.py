@@ -15,14 +15,14 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from pipelines.events import EVENT_SCHEMA
-from pipelines.settings import TailorSettings
 from pipelines.transform import (
     MissingEventsError,
     TransformError,
     TransformReport,
     run_transformations,
 )
+from tailor.core.events import EVENT_SCHEMA
+from tailor.core.settings import TailorSettings
 
 
 def _event(

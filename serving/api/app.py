@@ -1,0 +1,58 @@
+"""The FastAPI application: `create_app` wires settings, services and routes once.
+
+The event bus comes from the caller: where accepted events go (a Redis Stream, or the
+stream worker's processor run in this process on the embedded profile) is the
+pipelines' business, and only the CLI composes the two halves.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from feast import FeatureStore
+from prometheus_client import make_asgi_app
+
+from feature_repo.store import open_store
+from serving.api.errors import install_error_handlers
+from serving.api.routes import admin, decisions, events, health, personalize
+from serving.wiring import build_services
+from tailor.core.event_stream import EventBus
+from tailor.core.run_records import run_records
+from tailor.core.settings import TailorSettings
+
+EventBusFactory = Callable[[TailorSettings, FeatureStore], EventBus]
+
+
+def create_app(settings: TailorSettings, event_bus: EventBusFactory) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        store = open_store(settings)
+        services = build_services(settings, store)
+        app.state.settings = settings
+        app.state.services = services
+        app.state.bus = event_bus(settings, store)
+        app.state.run_records = run_records(settings)  # one client, not one per /health
+        dispatcher = services.dispatcher(settings)
+        dispatcher.start()
+        if settings.serving.watch_placements:
+            services.engine.config.watch()
+        yield
+        dispatcher.stop()
+        app.state.bus.close()
+        services.close()
+
+    app = FastAPI(
+        title="Tailor",
+        version="0.1.0",
+        description="Real-time personalization decisions from a Feast feature store.",
+        lifespan=lifespan,
+    )
+    app.mount("/metrics", make_asgi_app())
+    install_error_handlers(app)
+    for routes in (personalize, decisions, events, health, admin):
+        app.include_router(routes.router)
+    if settings.serving.baseline_endpoint:
+        app.include_router(personalize.baseline_router)
+    return app

@@ -1,0 +1,41 @@
+"""POST /v1/personalize, and the benchmark's baseline (lookup + predict only)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter
+from fastapi.responses import JSONResponse
+
+from serving.api.deps import EngineDep, snapshot_with
+from serving.api.schemas import BaselineRequest
+from serving.decision.features import FeatureStoreUnavailable
+from serving.decision.schemas import DecisionBody, PersonalizeRequest
+
+router = APIRouter(tags=["decisions"])
+
+
+@router.post("/v1/personalize", response_model=DecisionBody)
+def personalize(body: PersonalizeRequest, engine: EngineDep) -> DecisionBody:
+    """The variant to show this user in this placement, with every reason for it."""
+    return engine.decide(body, snapshot_with(engine, body.placement))
+
+
+baseline_router = APIRouter(include_in_schema=False)
+
+
+@baseline_router.post("/internal/baseline")
+def baseline(body: BaselineRequest, engine: EngineDep) -> Any:
+    """Feast lookup + predict only: the floor the benchmark compares against."""
+    if engine.features is None or engine.model is None:
+        return JSONResponse(status_code=503, content={"detail": "no feature store or model"})
+    try:
+        features = engine.features.user_features(
+            body.user_id,
+            body.context.device,
+            body.context.country,
+            int(engine.clock.now().timestamp()),
+        )
+    except FeatureStoreUnavailable as error:
+        return JSONResponse(status_code=503, content={"detail": error.reason})
+    return {"propensity": float(engine.model.predict(engine.model_row(features.values))[0])}

@@ -1,0 +1,124 @@
+"""Bodies of the HTTP API beyond the decision itself (`serving.decision.schemas`):
+events, health, and the admin routes. They are also the OpenAPI docs."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from serving.decision.rules.evaluation import ConfigProblem
+from serving.decision.schemas import MAX_USER_ID, RequestContextBody
+
+
+class EventError(BaseModel):
+    index: int = Field(description="Position of the event in the posted batch (0 for one event).")
+    field: str
+    message: str
+
+
+class EventsAccepted(BaseModel):
+    accepted: int
+    rejected: int
+    errors: list[EventError]
+
+
+class FeatureStoreHealth(BaseModel):
+    reachable: bool
+    error: str | None = None
+
+
+class HealthBody(BaseModel):
+    status: str
+    profile: str
+    model_version: str | None
+    feature_store: FeatureStoreHealth
+    config_version: str
+    last_materialization: str | None = Field(
+        description="When the last successful materialization finished (UTC), if known."
+    )
+    config_reload_rejected: bool = Field(
+        description="The placements file on disk was refused; an older version serves."
+    )
+    decision_log_backlog: int = Field(
+        description="Decisions not yet in the database; growing means it is down or slow."
+    )
+
+
+class BaselineRequest(BaseModel):
+    user_id: int = Field(ge=1)
+    context: RequestContextBody
+
+
+class ProblemBody(BaseModel):
+    placement: str
+    rule: str | None
+    field: str
+    message: str
+
+    @classmethod
+    def listing(cls, problems: list[ConfigProblem]) -> list[ProblemBody]:
+        return [
+            cls(placement=p.placement, rule=p.rule, field=p.field, message=p.message)
+            for p in problems
+        ]
+
+
+class ReloadBody(BaseModel):
+    outcome: str = Field(description="reloaded, unchanged or rejected")
+    version: str = Field(description="The configuration version in force now.")
+    problems: list[ProblemBody]
+
+
+class ConfigBody(BaseModel):
+    version: str
+    loaded_at: datetime
+    file: str
+    placements: dict[str, dict[str, int]]
+    last_rejected_at: datetime | None
+    last_rejection: list[ProblemBody]
+
+
+class DryRunUser(BaseModel):
+    user_id: int = Field(ge=1, le=MAX_USER_ID)
+    context: RequestContextBody
+
+
+class DryRunRequest(BaseModel):
+    placement: str
+    rule: dict[str, Any] = Field(
+        description="A draft rule as in the placements file; a rule with the same id is "
+        "replaced by it for the dry-run."
+    )
+    users: list[DryRunUser] = Field(min_length=1, max_length=100)
+
+
+class DryRunUserResult(BaseModel):
+    user_id: int
+    verdict: str = Field(
+        description="fired, not_matched, inactive, missing_inputs or error for the draft."
+    )
+    error: str | None
+    outcome: str | None = Field(
+        description="What the draft did once fired: applied, overridden, no_target, would_trigger."
+    )
+    variant_before: str
+    variant_after: str
+    changed: bool
+    winning_rule_before: str | None
+    winning_rule_after: str | None
+    degraded: list[str]
+
+
+class DryRunBody(BaseModel):
+    placement: str
+    rule_id: str
+    config_version: str
+    fired: int
+    changed: int
+    users: list[DryRunUserResult]
+
+
+class OptOutBody(BaseModel):
+    reason: str | None = Field(None, max_length=200)

@@ -1,0 +1,412 @@
+"""The decision path of POST /v1/personalize: consent -> features -> model -> scores
+-> rules -> choice, then triggers and the decision log off the critical path.
+
+Every dependency may fail; each failure narrows the decision (a signal drops out and
+gives up its weight, a rule is skipped, the fallback variant serves) and is named in
+`degraded`, never raised to the caller.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import numpy as np
+
+from feature_repo import feature_service
+from feature_repo.feature_services import personalization_v1
+from serving.decision.config_holder import ConfigSnapshot, PlacementsHolder
+from serving.decision.features import FeatureStoreUnavailable, OnlineFeatures, UserFeatures
+from serving.decision.placements import Placement
+from serving.decision.ports import ConsentList, ConsentUnknown, DecisionRecorder, TriggerRecorder
+from serving.decision.rules.evaluation import CompiledRule, Evaluation, Verdict, evaluate
+from serving.decision.rules.resolution import APPLIED, Resolution, resolve
+from serving.decision.rules.symbols import DecisionFacts, SymbolTable
+from serving.decision.schemas import (
+    CandidateBody,
+    Components,
+    ContributionBody,
+    DecisionBody,
+    FiredRuleBody,
+    ModelExplanation,
+    PersonalizeRequest,
+    TriggerBody,
+    VariantBody,
+)
+from serving.decision.scoring import RequestFacts, UserSignals, rank_candidates
+from serving.decision.triggers import record_triggers
+from serving.metrics import DECISION_SECONDS, DECISIONS, DEGRADED
+from tailor.core.clock import Clock, SystemClock
+from tailor.core.decision_record import DecisionRecord
+from tailor.core.model_artifact import ModelArtifact
+
+log = logging.getLogger(__name__)
+
+DEFAULT_FEATURE_SERVICE = personalization_v1.name
+
+
+def feature_service_for(model: ModelArtifact | None) -> str:
+    """The model's own service, so features always match its training; the default
+    when serving without a model."""
+    return model.feature_service if model else DEFAULT_FEATURE_SERVICE
+
+
+SESSION_ACTIVE_MINUTES = 30.0
+
+
+def _as_float(value: Any) -> float:
+    return math.nan if value is None else float(value)
+
+
+def user_signals(features: dict[str, Any], percentile: float | None) -> UserSignals:
+    """The taste facts scoring needs; session interest counts only while the session lives."""
+    minutes_idle = features.get("minutes_since_session_event_now")
+    session_views = features.get("session_views_30m") or 0
+    active = minutes_idle is not None and minutes_idle <= SESSION_ACTIVE_MINUTES
+    session_top = features.get("session_top_category") if active and session_views else None
+    return UserSignals(
+        top_category=features.get("top_category_30d"),
+        top_category_share=features.get("top_category_share_30d"),
+        propensity_percentile=percentile,
+        session_top_category=session_top,
+        session_top_share=(
+            (features.get("session_top_category_views_30m") or 0) / session_views
+            if session_top
+            else None
+        ),
+    )
+
+
+def signals_summary(features: dict[str, Any], user: UserSignals) -> dict[str, Any]:
+    return {
+        "top_category_30d": user.top_category,
+        "top_category_share_30d": user.top_category_share,
+        "session_top_category": user.session_top_category,
+        "session_top_share": user.session_top_share,
+        "session_events_30m": features.get("session_events_30m"),
+        "cart_items": features.get("cart_items"),
+        "cart_value": features.get("cart_value"),
+        "minutes_since_cart_abandoned": features.get("minutes_since_cart_abandoned_now"),
+    }
+
+
+@dataclass
+class Gathered:
+    """Everything known about the user at decision time, before any rule runs."""
+
+    moment: datetime
+    consent: bool  # behavioral data may be used
+    personal: bool  # personal features were read, so the ranking can be trusted
+    features: dict[str, Any] = field(default_factory=dict)
+    popularity: dict[str, float] = field(default_factory=dict)
+    propensity: float | None = None
+    percentile: float | None = None
+    explanation: ModelExplanation | None = None
+    degraded: list[str] = field(default_factory=list)
+    values: dict[str, Any] = field(default_factory=dict)  # the rules' symbols
+
+
+@dataclass(frozen=True)
+class Choice:
+    user: UserSignals
+    resolution: Resolution
+    evaluations: list[Evaluation]
+    triggers: list[CompiledRule]
+
+
+class DecisionEngine:
+    """Decides from what it is given: where decisions, triggers and opt-outs are kept
+    (`ports`) and which clock tells the time of a request without one."""
+
+    def __init__(
+        self,
+        config: PlacementsHolder,
+        features: OnlineFeatures | None,
+        model: ModelArtifact | None,
+        *,
+        decisions: DecisionRecorder | None = None,
+        triggers: TriggerRecorder | None = None,
+        consent: ConsentList | None = None,
+        explain_top_features: int = 5,
+        clock: Clock | None = None,
+    ) -> None:
+        self.config = config
+        self.features = features
+        self.model = model
+        self.decisions = decisions
+        self.triggers = triggers
+        self.consent = consent
+        self.explain_top_features = explain_top_features
+        self.clock = clock or SystemClock()
+
+    @property
+    def feature_service(self) -> str:
+        return feature_service_for(self.model)
+
+    @staticmethod
+    def symbols_for(model: ModelArtifact | None) -> SymbolTable:
+        return SymbolTable.for_service(feature_service(feature_service_for(model)))
+
+    @property
+    def symbols(self) -> SymbolTable:
+        return self.config.symbols
+
+    def model_row(self, features: dict[str, Any]) -> np.ndarray:
+        assert self.model is not None
+        return np.array([[_as_float(features.get(name)) for name in self.model.features]])
+
+    # -- gathering -------------------------------------------------------------------
+
+    def _consent(self, request: PersonalizeRequest, degraded: list[str]) -> bool:
+        if not request.personalization_consent:
+            degraded.append("consent_withheld")
+            return False
+        if self.consent is None:
+            return True
+        try:
+            if self.consent.contains(request.user_id):
+                degraded.append("opted_out")
+                return False
+        except ConsentUnknown:
+            degraded.append("consent_unknown")  # privacy fails closed
+            return False
+        return True
+
+    def _read_features(
+        self, request: PersonalizeRequest, snapshot: ConfigSnapshot, gathered: Gathered
+    ) -> None:
+        if self.features is None:
+            gathered.degraded.append("feature_store_unavailable")
+            return
+        context = request.context
+        try:
+            read: UserFeatures = self.features.user_features(
+                request.user_id, context.device, context.country, int(gathered.moment.timestamp())
+            )
+        except FeatureStoreUnavailable as error:
+            log.warning("deciding without features for user %s: %s", request.user_id, error)
+            gathered.degraded.append(error.reason)
+            return
+        gathered.personal = True
+        gathered.degraded.extend(f"stale_features:{view}" for view in read.stale_views)
+        gathered.features = read.values
+        try:
+            gathered.popularity = self.features.category_popularity(snapshot.categories)
+        except FeatureStoreUnavailable:
+            gathered.degraded.append("category_stats_unavailable")
+
+    def _score(self, gathered: Gathered) -> None:
+        if self.model is None:
+            gathered.degraded.append("model_unavailable")
+            return
+        if not gathered.features:
+            return
+        try:
+            row = self.model_row(gathered.features)
+            gathered.propensity = float(self.model.predict(row)[0])
+            gathered.percentile = self.model.percentile(gathered.propensity)
+            gathered.explanation = self._explain(row)
+        except Exception:
+            log.exception("model %s failed to score", self.model.version)
+            gathered.degraded.append("model_failed")
+            gathered.propensity = gathered.percentile = gathered.explanation = None
+
+    def _explain(self, row: np.ndarray) -> ModelExplanation:
+        assert self.model is not None
+        contributions = self.model.contributions(row)[0]
+        names = self.model.features
+        top = sorted(range(len(names)), key=lambda i: -abs(contributions[i]))
+        return ModelExplanation(
+            bias=float(contributions[-1]),
+            top_contributions=[
+                ContributionBody(
+                    feature=names[i],
+                    value=None if math.isnan(row[0, i]) else float(row[0, i]),
+                    contribution=float(contributions[i]),
+                )
+                for i in top[: self.explain_top_features]
+            ],
+        )
+
+    def gather(self, request: PersonalizeRequest, snapshot: ConfigSnapshot) -> Gathered:
+        moment = (request.context.timestamp or self.clock.now()).astimezone(UTC)
+        gathered = Gathered(moment=moment, consent=True, personal=False)
+        gathered.consent = self._consent(request, gathered.degraded)
+        if gathered.consent:
+            self._read_features(request, snapshot, gathered)
+            self._score(gathered)
+        facts = DecisionFacts(
+            user_id=request.user_id,
+            placement=request.placement,
+            device=request.context.device,
+            country=request.context.country,
+            page=request.context.page,
+            moment=moment,
+            propensity=gathered.propensity,
+            propensity_percentile=gathered.percentile,
+        )
+        gathered.values = self.symbols.values(gathered.features, facts)
+        return gathered
+
+    # -- choosing --------------------------------------------------------------------
+
+    def choose(
+        self,
+        request: PersonalizeRequest,
+        placement: Placement,
+        rules: tuple[CompiledRule, ...],
+        gathered: Gathered,
+    ) -> Choice:
+        """Pure given its inputs: no side effects, so dry-run can call it twice."""
+        user = user_signals(gathered.features, gathered.percentile)
+        facts = RequestFacts(
+            device=request.context.device, hour=gathered.moment.hour, page=request.context.page
+        )
+        ranked = rank_candidates(placement, user, facts, gathered.popularity)
+        evaluations = []
+        if gathered.consent:  # opted-out users get the default content: no rule runs
+            names = set().union(*(rule.symbols for rule in rules))
+            context = SymbolTable.context(gathered.values, names)
+            evaluations = [
+                evaluate(rule, context, gathered.values, gathered.moment) for rule in rules
+            ]
+        fired = [e.rule for e in evaluations if e.verdict is Verdict.FIRED]
+        resolution = resolve(
+            placement,
+            ranked,
+            [rule for rule in fired if not rule.is_trigger],
+            gathered.values,
+            personalized=gathered.personal,
+        )
+        return Choice(user, resolution, evaluations, [rule for rule in fired if rule.is_trigger])
+
+    # -- the whole decision ----------------------------------------------------------
+
+    def decide(self, request: PersonalizeRequest, snapshot: ConfigSnapshot) -> DecisionBody:
+        """`snapshot` is the config the caller checked the placement against: a reload
+        in between must not swap it for one without that placement."""
+        with DECISION_SECONDS.time():
+            placement = snapshot.placements.config.placements[request.placement]
+            gathered = self.gather(request, snapshot)
+            choice = self.choose(
+                request, placement, snapshot.placements.rules[request.placement], gathered
+            )
+            gathered.degraded.extend(
+                f"rule_error:{e.rule.id}" for e in choice.evaluations if e.verdict is Verdict.ERROR
+            )
+            decision_id = uuid.uuid4().hex
+            triggers = record_triggers(
+                self.triggers, request, choice.triggers, gathered.moment, decision_id
+            )
+            gathered.degraded.extend(
+                f"trigger_{t.status}:{t.rule_id}"
+                for t in triggers
+                if t.status in {"deferred", "not_recorded"}
+            )
+            resolution = choice.resolution
+            snapshot.stats.record(
+                request.placement,
+                choice.evaluations,
+                [e.rule.id for e in resolution.effects if e.outcome == APPLIED],
+                resolution.winning_rule,
+            )
+            body = self._body(request, snapshot, placement, gathered, choice, triggers, decision_id)
+            DECISIONS.labels(request.placement, body.variant.id).inc()
+            for reason in body.degraded:
+                DEGRADED.labels(reason.split(":", 1)[0]).inc()
+            if self.decisions is not None:
+                self.decisions.record(
+                    DecisionRecord(
+                        decision_id=decision_id,
+                        created_at=self.clock.now(),
+                        user_id=request.user_id,
+                        placement=request.placement,
+                        variant_id=body.variant.id,
+                        config_version=body.config_version,
+                        model_version=body.model_version,
+                        degraded=body.degraded,
+                        request=request.model_dump(mode="json"),
+                        decision=body.model_dump(mode="json"),
+                    )
+                )
+            return body
+
+    def _body(
+        self,
+        request: PersonalizeRequest,
+        snapshot: ConfigSnapshot,
+        placement: Placement,
+        gathered: Gathered,
+        choice: Choice,
+        triggers: list[TriggerBody],
+        decision_id: str,
+    ) -> DecisionBody:
+        resolution = choice.resolution
+        chosen = resolution.winner.variant
+        fired_rules = [
+            FiredRuleBody(
+                id=effect.rule.id,
+                priority=effect.rule.config.priority,
+                action=effect.rule.config.action.type,
+                outcome=effect.outcome,
+                variants=effect.variants,
+                overridden_by=effect.overridden_by,
+            )
+            for effect in resolution.effects
+        ] + [
+            FiredRuleBody(
+                id=rule.id,
+                priority=rule.config.priority,
+                action="trigger",
+                outcome="triggered",
+                variants=[],
+                overridden_by=[],
+            )
+            for rule in choice.triggers
+        ]
+        return DecisionBody(
+            decision_id=decision_id,
+            user_id=request.user_id,
+            placement=request.placement,
+            variant=VariantBody(
+                id=chosen.id,
+                content=chosen.content,
+                category=chosen.category,
+                tags=list(chosen.tags),
+            ),
+            score=resolution.winner.score,
+            personalized=gathered.personal,
+            candidates=[
+                CandidateBody(
+                    variant_id=candidate.variant.id,
+                    score=candidate.score,
+                    base_score=candidate.scored.score,
+                    rule_factor=candidate.factor,
+                    suppressed=candidate.suppressed,
+                    forced=candidate.forced,
+                    eligible=candidate.eligible,
+                    decided_by=candidate.decided_by,
+                    components=Components(**candidate.scored.components),
+                )
+                for candidate in resolution.candidates
+            ],
+            weights=placement.weights.model_dump(),
+            propensity=gathered.propensity,
+            propensity_percentile=gathered.percentile,
+            model_explanation=gathered.explanation,
+            rules_fired=sorted(fired_rules, key=lambda rule: -rule.priority),
+            winning_rule=resolution.winning_rule,
+            triggers=triggers,
+            cold_start=not gathered.personal
+            or self.features is None
+            or self.features.is_cold_start(gathered.features),
+            signals=signals_summary(gathered.features, choice.user),
+            model_version=self.model.version if self.model else None,
+            config_version=snapshot.version,
+            feature_service=self.feature_service,
+            degraded=gathered.degraded,
+        )

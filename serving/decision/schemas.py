@@ -1,0 +1,142 @@
+"""What a decision is asked and what it answers: the request and the explained decision.
+
+They are the bodies of `POST /v1/personalize` (and so its OpenAPI docs), and the
+engine builds them directly: the decision is its own explanation, logged as returned.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from tailor.core.events import Device, Instant
+
+MAX_USER_ID = 2**63 - 1
+
+
+class RequestContextBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    device: Device
+    country: str = Field(pattern=r"^[A-Z]{2}$", description="ISO 3166-1 alpha-2, e.g. DE.")
+    page: str | None = Field(None, max_length=200, description="Page type, e.g. home, product.")
+    timestamp: Instant | None = Field(
+        None, description="When the user is on the page (ISO 8601 with zone); default now."
+    )
+
+
+class PersonalizeRequest(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "user_id": 42,
+                    "placement": "homepage_banner",
+                    "context": {"device": "mobile", "country": "DE", "page": "home"},
+                }
+            ]
+        },
+    )
+
+    user_id: int = Field(ge=1, le=MAX_USER_ID)
+    placement: str = Field(min_length=1, max_length=100)
+    context: RequestContextBody
+    personalization_consent: bool = Field(
+        True,
+        description="False: serve the default content and use no behavioral data "
+        "(as for users on the opt-out list).",
+    )
+
+
+class VariantBody(BaseModel):
+    id: str
+    content: dict[str, Any]
+    category: str | None
+    tags: list[str]
+
+
+class Components(BaseModel):
+    behavioral: float
+    contextual: float
+    predictive: float | None = Field(description="None when the model is unavailable.")
+
+
+class CandidateBody(BaseModel):
+    variant_id: str
+    score: float = Field(description="base_score x rule_factor.")
+    base_score: float = Field(
+        description="Weighted mean of the available components (weights of missing ones drop out)."
+    )
+    rule_factor: float = Field(description="Boost or penalty applied by a rule; 1 when none.")
+    suppressed: bool
+    forced: bool
+    eligible: bool = Field(
+        description="Could win on score: not suppressed, and not a forced_only variant unforced."
+    )
+    decided_by: str | None = Field(description="The rule that set this variant's fate, if any.")
+    components: Components
+
+
+class ContributionBody(BaseModel):
+    feature: str
+    value: float | None
+    contribution: float = Field(description="SHAP value in log-odds (LightGBM pred_contrib).")
+
+
+class ModelExplanation(BaseModel):
+    bias: float = Field(description="Expected log-odds; bias + all contributions = the score.")
+    top_contributions: list[ContributionBody]
+
+
+class FiredRuleBody(BaseModel):
+    id: str
+    priority: int
+    action: str
+    outcome: str = Field(
+        description="applied; overridden (a higher-priority rule decided its variants); "
+        "no_target (it selected nothing); triggered for a notification (see `triggers`)."
+    )
+    variants: list[str]
+    overridden_by: list[str]
+
+
+class TriggerBody(BaseModel):
+    rule_id: str
+    notification: str
+    outbox_id: str | None
+    status: str = Field(
+        description="queued; duplicate (already recorded for this user, rule and window); "
+        "deferred (the outbox database failed: spooled on disk, recorded when it answers); "
+        "not_recorded (the disk failed too)."
+    )
+
+
+class DecisionBody(BaseModel):
+    decision_id: str
+    user_id: int
+    placement: str
+    variant: VariantBody
+    score: float
+    personalized: bool = Field(
+        description="False when consent is withheld or unknown, or no personal features were read."
+    )
+    candidates: list[CandidateBody]
+    weights: dict[str, float]
+    propensity: float | None
+    propensity_percentile: float | None
+    model_explanation: ModelExplanation | None
+    rules_fired: list[FiredRuleBody]
+    winning_rule: str | None
+    triggers: list[TriggerBody]
+    cold_start: bool = Field(description="True when the store has no behavior for this user.")
+    signals: dict[str, Any] = Field(
+        description="The user facts behind the behavioral score (30-day taste, live session, cart)."
+    )
+    model_version: str | None
+    config_version: str
+    feature_service: str
+    degraded: list[str] = Field(
+        description="Why the decision is not fully personalized; empty when all went well."
+    )

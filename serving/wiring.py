@@ -1,0 +1,130 @@
+"""Assemble the serving side from settings: the decision engine and the persistence it
+records to, built once per process (the API's start-up, `tailor demo`'s samples).
+
+Invalid placements stop start-up; a missing model, store or database only degrades
+decisions.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from feast import FeatureStore
+from sqlalchemy import Engine
+
+from feature_repo.store import open_store
+from serving.decision.config_holder import PlacementsHolder
+from serving.decision.engine import DecisionEngine, feature_service_for
+from serving.decision.features import OnlineFeatures
+from serving.decision.placements import placements_path
+from serving.persistence.decision_log import DecisionLog
+from serving.persistence.opt_outs import OptOutList
+from serving.persistence.outbox import Outbox, TriggerDispatcher
+from serving.persistence.trigger_spool import TriggerSpool
+from tailor.core.database.engine import DatabaseUnavailable, database_engine, open_database
+from tailor.core.model_artifact import ModelNotFoundError, load_artifact
+from tailor.core.settings import TailorSettings
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Services:
+    """The engine and everything it records to; `close` flushes and stops them all."""
+
+    engine: DecisionEngine
+    database: Engine
+    decision_log: DecisionLog
+    outbox: Outbox
+    trigger_spool: TriggerSpool
+    opt_outs: OptOutList
+
+    def dispatcher(self, settings: TailorSettings) -> TriggerDispatcher:
+        """The webhook dispatcher over this outbox (started by the API, not the demo)."""
+        decisions = settings.decisions
+        return TriggerDispatcher(
+            self.database,
+            replay_spooled=self.trigger_spool.replay,
+            timeout_seconds=decisions.webhook_timeout_seconds,
+            max_attempts=decisions.webhook_max_attempts,
+            backoff_seconds=decisions.webhook_backoff_seconds,
+            interval_seconds=decisions.dispatch_interval_seconds,
+        )
+
+    def close(self) -> None:
+        """Stop watching the config; commit (or spill) every logged decision."""
+        self.engine.config.close()
+        self.decision_log.close()
+        self.opt_outs.close()
+        self.trigger_spool.close()
+        self.database.dispose()
+
+
+def decision_database(settings: TailorSettings) -> Engine:
+    """A database that is down at start-up degrades decisions (default content until
+    the opt-out list is read, triggers spooled, the log buffered), never stops them; an
+    old schema with auto-migration off stops start-up (`SchemaOutOfDate`)."""
+    url = settings.decision_database_url
+    try:
+        return open_database(url, settings.decisions.auto_migrate)
+    except DatabaseUnavailable as error:
+        log.error("%s Serving anyway; the decision log buffers until it answers.", error)
+        return database_engine(url)
+
+
+def _online_features(
+    settings: TailorSettings, store: FeatureStore | None, service: str, categories: list[str]
+) -> OnlineFeatures | None:
+    try:
+        features = OnlineFeatures(
+            store or open_store(settings),
+            service,
+            budget_ms=settings.serving.feature_budget_ms,
+            breaker_seconds=settings.serving.feature_breaker_seconds,
+            breaker_failures=settings.serving.feature_breaker_failures,
+        )
+    except Exception:
+        log.exception("feature store unavailable at start-up; decisions fall back")
+        return None
+    try:
+        features.warm_up(categories, settings.clock.now())
+    except Exception:
+        log.warning("online store not answering at start-up; reads will retry", exc_info=True)
+    return features
+
+
+def build_services(settings: TailorSettings, store: FeatureStore | None = None) -> Services:
+    try:
+        model = load_artifact(settings.models_dir)
+    except ModelNotFoundError as error:
+        log.warning("serving without a model: %s", error)
+        model = None
+    config = PlacementsHolder(
+        placements_path(settings.serving.placements_file), DecisionEngine.symbols_for(model)
+    )
+    database = decision_database(settings)
+    decisions = settings.decisions
+    webhook = str(decisions.webhook_url) if decisions.webhook_url else None
+    outbox = Outbox(database, webhook)
+    decision_log = DecisionLog(
+        database,
+        flush_seconds=decisions.log_flush_seconds,
+        batch_size=decisions.log_batch_size,
+        queue_max=decisions.log_queue_max,
+        spill_dir=settings.decision_spill_dir,
+        auto_migrate=decisions.auto_migrate,
+    )
+    trigger_spool = TriggerSpool(outbox, settings.trigger_spool_dir)
+    opt_outs = OptOutList(database, decisions.opt_out_refresh_seconds)
+    engine = DecisionEngine(
+        config,
+        _online_features(settings, store, feature_service_for(model), config.current.categories),
+        model,
+        decisions=decision_log,
+        triggers=trigger_spool,
+        consent=opt_outs,
+        explain_top_features=settings.serving.explain_top_features,
+        clock=settings.clock,
+    )
+    return Services(engine, database, decision_log, outbox, trigger_spool, opt_outs)

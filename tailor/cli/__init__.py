@@ -1,0 +1,1 @@
+"""The `tailor` command: the one place that composes `pipelines` and `serving`."""

@@ -1,0 +1,42 @@
+"""The `tailor` Typer app and what every command shares: the console, settings, errors."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from typing import Annotated
+
+import typer
+from pydantic import ValidationError
+from rich.console import Console
+
+from tailor.core.settings import TailorSettings
+
+app = typer.Typer(
+    help="Tailor: real-time personalization on a Feast feature store.",
+    no_args_is_help=True,
+    pretty_exceptions_show_locals=False,
+)
+# Piped output (CI logs, `| tee`) gets a wide console so decision tables stay readable.
+console = Console(width=None if sys.stdout.isatty() else 160)
+
+
+def load_settings() -> TailorSettings:
+    try:
+        return TailorSettings()
+    except (ValidationError, FileNotFoundError) as error:
+        console.print(f"[red]invalid settings[/red] (TAILOR_* variables or tailor.yaml):\n{error}")
+        raise typer.Exit(2) from error
+
+
+def fail(message: str) -> typer.Exit:
+    console.print(f"[red]error:[/red] {message}")
+    return typer.Exit(1)
+
+
+@app.callback()
+def main(verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False) -> None:
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )

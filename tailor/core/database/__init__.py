@@ -1,0 +1,1 @@
+"""The decision database: decisions, triggers and opt-outs, owned by Alembic migrations."""

@@ -1,0 +1,103 @@
+"""The tables of the decision database: decisions, the trigger outbox and opt-outs.
+
+One schema for SQLite (embedded profile) and PostgreSQL (redis profile, where the
+tables share a database with Feast's registry, hence the `tailor_` prefix). Alembic
+migrations (`tailor/core/database/alembic/`) create and change them; a test checks that
+the migrations end at exactly these definitions. Times are stored as UTC and always
+come back aware: SQLite keeps no offset and PostgreSQL answers in the session's time
+zone, so `UtcDateTime` normalises both ways in one place.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Column,
+    DateTime,
+    Dialect,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
+
+TABLE_PREFIX = "tailor_"
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """A timestamp column that accepts only aware datetimes and returns aware UTC ones."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError(f"naive datetime {value!r}: pass an aware one (UTC is stored)")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+metadata = MetaData()
+
+decisions = Table(
+    "tailor_decisions",
+    metadata,
+    Column("decision_id", String(32), primary_key=True),
+    Column("created_at", UtcDateTime, nullable=False, index=True),
+    Column("user_id", BigInteger, nullable=False, index=True),
+    Column("placement", String(100), nullable=False),
+    Column("variant_id", String(100), nullable=False),
+    Column("config_version", String(100)),
+    Column("model_version", String(100)),
+    Column("degraded", JSON, nullable=False),
+    Column("request", JSON, nullable=False),
+    Column("decision", JSON, nullable=False),
+)
+
+trigger_outbox = Table(
+    "tailor_trigger_outbox",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("user_id", BigInteger, nullable=False),
+    Column("placement", String(100), nullable=False),
+    Column("rule_id", String(100), nullable=False),
+    Column("notification", String(100), nullable=False),
+    Column("window_start", UtcDateTime, nullable=False),
+    Column("decision_id", String(32), nullable=False),
+    Column("payload", JSON, nullable=False),
+    Column("webhook_url", String),
+    # pending | sent | failed | stored (no webhook: the row is the notification)
+    Column("status", String(16), nullable=False),
+    Column("attempts", Integer, nullable=False),
+    Column("next_attempt_at", UtcDateTime),
+    Column("last_error", Text),
+    Column("sent_at", UtcDateTime),
+    # Makes a trigger fire at most once per user, rule and window, whichever process
+    # or restart sees it.
+    UniqueConstraint("user_id", "placement", "rule_id", "window_start"),
+)
+
+opt_outs = Table(
+    "tailor_opt_outs",
+    metadata,
+    Column("user_id", BigInteger, primary_key=True),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("reason", String),
+)

@@ -1,0 +1,176 @@
+"""The HTTP API over a real uvicorn server, a real Feast store and a real trained model."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import duckdb
+import pytest
+import yaml
+
+from serving.decision.placements import SHIPPED_PLACEMENTS_FILE
+from tests.support.flow import CLOCK_START, Flow, Server, start_server
+
+CONTEXT = {"device": "desktop", "country": "DE", "page": "home"}
+
+
+def _decide(server: Server, **body) -> dict:
+    payload = {"user_id": 1, "placement": "homepage_banner", "context": CONTEXT} | body
+    with server.client() as client:
+        response = client.post("/v1/personalize", json=payload)
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def _users_by_taste(flow: Flow) -> dict[str, int]:
+    """The most active user with a clear taste per top category, from the latest snapshot."""
+    rows = duckdb.sql(
+        f"""
+        SELECT top_category_30d, arg_max(user_id, sessions_30d)
+        FROM read_parquet('{flow.data_dir / "marts" / "user_daily_features.parquet"}')
+        WHERE snapshot_date = (SELECT max(snapshot_date)
+            FROM read_parquet('{flow.data_dir / "marts" / "user_daily_features.parquet"}'))
+          AND top_category_share_30d >= 0.6
+        GROUP BY 1
+        """
+    ).fetchall()
+    return {category: int(user) for category, user in rows}
+
+
+def test_a_known_user_gets_an_explained_decision(api, flow):
+    decision = _decide(api)
+    assert decision["degraded"] == []
+    assert decision["cold_start"] is False
+    assert decision["model_version"] == (flow.models_dir / "latest").resolve().name
+    assert decision["feature_service"] == "personalization_v1"
+    assert 0.0 <= decision["propensity"] <= 1.0
+    candidates = decision["candidates"]
+    assert candidates[0]["variant_id"] == decision["variant"]["id"]
+    eligible = [c["score"] for c in candidates if c["eligible"]]
+    assert eligible == sorted(eligible, reverse=True)
+    assert [c["eligible"] for c in candidates] == sorted(
+        (c["eligible"] for c in candidates), reverse=True
+    )
+    weights = decision["weights"]
+    for candidate in candidates:
+        components = candidate["components"]
+        assert candidate["base_score"] == pytest.approx(
+            sum(weights[name] * components[name] for name in weights) / sum(weights.values())
+        )
+
+
+def test_variants_follow_the_users_taste(api, flow):
+    by_taste = _users_by_taste(flow)
+    banner_categories = {"electronics", "fashion", "beauty", "sports"}
+    chosen = {}
+    for category in sorted(banner_categories & set(by_taste)):
+        decision = _decide(api, user_id=by_taste[category], context={**CONTEXT, "page": None})
+        chosen[category] = decision["variant"]["category"]
+    assert len(chosen) >= 2, f"too few tastes in the generated data: {by_taste}"
+    matches = sum(chosen[category] == category for category in chosen)
+    assert matches >= len(chosen) - 1, chosen
+    assert len(set(chosen.values())) >= 2
+
+
+def test_an_unknown_user_gets_a_cold_start_decision(api):
+    decision = _decide(api, user_id=10**15)
+    assert decision["cold_start"] is True
+    assert decision["degraded"] == []
+    assert decision["variant"]["id"]
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"placement": "sidebar"}, ["body", "placement"]),
+        ({"user_id": "abc"}, ["body", "user_id"]),
+        ({"user_id": 0}, ["body", "user_id"]),
+        ({"user_id": 2**64}, ["body", "user_id"]),
+        ({"context": {**CONTEXT, "timestamp": "yesterday"}}, ["body", "context", "timestamp"]),
+        (
+            {"context": {**CONTEXT, "timestamp": "2026-11-01T10:00:00"}},
+            ["body", "context", "timestamp"],
+        ),
+        (
+            {"context": {**CONTEXT, "timestamp": "0001-01-01T00:30:00+01:00"}},
+            ["body", "context", "timestamp"],
+        ),
+        ({"context": {**CONTEXT, "device": "watch"}}, ["body", "context", "device"]),
+        ({"context": {**CONTEXT, "country": "Germany"}}, ["body", "context", "country"]),
+        ({"context": None}, ["body", "context"]),
+        ({"colour": "red"}, ["body", "colour"]),
+    ],
+)
+def test_bad_requests_get_a_422_naming_the_field(api, body, field):
+    payload = {"user_id": 1, "placement": "homepage_banner", "context": CONTEXT} | body
+    with api.client() as client:
+        response = client.post("/v1/personalize", json=payload)
+    assert response.status_code == 422, response.text
+    assert field in [error["loc"] for error in response.json()["detail"]]
+
+
+def test_unknown_placement_lists_the_known_ones(api):
+    with api.client() as client:
+        response = client.post(
+            "/v1/personalize", json={"user_id": 1, "placement": "sidebar", "context": CONTEXT}
+        )
+    assert "homepage_banner" in response.json()["detail"][0]["msg"]
+
+
+def test_malformed_json_is_a_422(api):
+    with api.client() as client:
+        response = client.post(
+            "/v1/personalize", content=b"{not json", headers={"content-type": "application/json"}
+        )
+    assert response.status_code == 422
+
+
+def test_health_reports_model_store_and_config(api, flow):
+    with api.client() as client:
+        health = client.get("/health").json()
+        docs = client.get("/docs")
+        spec = client.get("/openapi.json").json()
+        metrics = client.get("/metrics/").text
+    assert health["status"] == "ok"
+    assert health["feature_store"] == {"reachable": True, "error": None}
+    assert health["model_version"] == (flow.models_dir / "latest").resolve().name
+    shipped = yaml.safe_load(SHIPPED_PLACEMENTS_FILE.read_text())["version"]
+    assert health["config_version"].startswith(f"{shipped}+")
+    assert docs.status_code == 200
+    assert "/v1/personalize" in spec["paths"]
+    assert "tailor_decisions_total" in metrics
+    assert health["last_materialization"] > "2026"  # the demo's run, as an ISO timestamp
+    assert health["config_reload_rejected"] is False
+
+
+def test_features_older_than_their_ttl_are_treated_as_missing(api, flow):
+    user = next(iter(_users_by_taste(flow).values()))
+    later = (CLOCK_START + timedelta(days=5)).isoformat()
+    decision = _decide(api, user_id=user, context={**CONTEXT, "timestamp": later})
+    assert "stale_features:user_behavior" in decision["degraded"]
+    assert decision["signals"]["top_category_30d"] is None
+    assert decision["cold_start"] is True
+
+
+def test_without_a_model_decisions_degrade_but_succeed(flow, tmp_path):
+    server = start_server({**flow.env, "TAILOR_MODELS_DIR": str(tmp_path / "no-models")})
+    try:
+        decision = _decide(server)
+        with server.client() as client:
+            health = client.get("/health").json()
+    finally:
+        server.stop()
+    assert decision["degraded"] == ["model_unavailable"]
+    assert decision["model_version"] is None
+    assert all(c["components"]["predictive"] is None for c in decision["candidates"])
+    assert health["status"] == "degraded"
+
+
+def test_without_a_feature_store_the_fallback_variant_is_served(flow, tmp_path):
+    server = start_server({**flow.env, "TAILOR_DATA_DIR": str(tmp_path / "empty")})
+    try:
+        decision = _decide(server)
+    finally:
+        server.stop()
+    assert "feature_store_unavailable" in decision["degraded"]
+    assert decision["variant"]["id"] == "welcome"

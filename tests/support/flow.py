@@ -1,0 +1,90 @@
+"""The demo's flow as tests run it: its environment, its settings and its servers.
+
+Every run is pinned to `CLOCK_START` (`TAILOR_CLOCK_START`), and the generated history
+ends the day before it, so no test depends on the day the suite runs: the instant lies
+outside every rule window the shipped placements have.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from tailor.core.settings import TailorSettings
+from tests.support.services import ApiProcess, start_api
+
+TAILOR = Path(sys.executable).parent / "tailor"
+FLOW_USERS = 2500
+FLOW_DAYS = 40
+# A Wednesday morning, far from the shipped Black Friday window and any midnight.
+CLOCK_START = datetime(2026, 3, 4, 10, 0, tzinfo=UTC)
+
+
+@dataclass(frozen=True)
+class Flow:
+    home: Path
+    env: dict[str, str]
+    output: str
+
+    @property
+    def data_dir(self) -> Path:
+        return self.home / "data"
+
+    @property
+    def models_dir(self) -> Path:
+        return Path(self.env["TAILOR_MODELS_DIR"])
+
+    def settings(self, **overrides: Any) -> TailorSettings:
+        """The settings the flow's commands ran with, for in-process checks."""
+        values: dict[str, Any] = {
+            "data_dir": self.data_dir,
+            "models_dir": self.models_dir,
+            "clock_start": self.env["TAILOR_CLOCK_START"],
+        }
+        if self.env.get("TAILOR_PROFILE") == "redis":
+            values["profile"] = "redis"
+            values["servers"] = {
+                "redis_url": self.env["TAILOR_SERVERS__REDIS_URL"],
+                "registry_url": self.env["TAILOR_SERVERS__REGISTRY_URL"],
+            }
+        return TailorSettings(**values | overrides)
+
+
+def tailor_env(home: Path, **overrides: str) -> dict[str, str]:
+    """A clean `TAILOR_*` environment for the commands a test runs under `home`."""
+    env = {key: value for key, value in os.environ.items() if not key.startswith("TAILOR_")}
+    env.update(
+        TAILOR_DATA_DIR=str(home / "data"),
+        TAILOR_MODELS_DIR=str(home / "models"),
+        TAILOR_GENERATOR__USERS=str(FLOW_USERS),
+        TAILOR_GENERATOR__DAYS=str(FLOW_DAYS),
+        TAILOR_CLOCK_START=CLOCK_START.isoformat(),
+        COLUMNS="200",
+    )
+    env.update(overrides)
+    return env
+
+
+def run_tailor(
+    env: dict[str, str], *args: str, timeout: float = 600
+) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [str(TAILOR), *args], env=env, capture_output=True, text=True, timeout=timeout
+    )
+
+
+class Server(ApiProcess):
+    def client(self) -> httpx.Client:
+        return httpx.Client(base_url=self.url, timeout=30)
+
+
+def start_server(env: dict[str, str]) -> Server:
+    started = start_api(env)
+    return Server(started.url, started.process, started.log)
