@@ -35,6 +35,7 @@ import httpx
 import numpy as np
 import yaml
 
+from serving.decision.placements import placements_path
 from tailor.core.model_artifact import ModelNotFoundError, load_artifact
 from tailor.core.settings import TailorSettings
 from tests.support.services import start_api
@@ -73,7 +74,7 @@ def _twenty_rules() -> list[dict]:
 
 
 def benchmark_placements(settings: TailorSettings, folder: Path) -> Path:
-    document = yaml.safe_load(settings.serving.placements_file.read_text())
+    document = yaml.safe_load(placements_path(settings.serving.placements_file).read_text())
     banner = document["placements"]["homepage_banner"]
     document["placements"][NO_RULES] = banner | {"rules": []}
     document["placements"][WITH_RULES] = banner | {"rules": _twenty_rules()}

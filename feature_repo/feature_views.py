@@ -7,7 +7,7 @@ pipeline stalled and the value should not be trusted as current.
 from datetime import timedelta
 
 from feast import FeatureView, Field
-from feast.types import Float64, Int64, String
+from feast.types import Float64, Int64, PrimitiveFeastType, String
 
 from feature_repo.data_sources import category_daily_source, session_push, user_daily_source
 from feature_repo.entities import category, user
@@ -16,10 +16,23 @@ from feature_repo.entities import category, user
 # (an absolute timestamp would let the model memorise the calendar).
 INPUT_ONLY = {"role": "input"}
 
-_WINDOWED_COUNTS = [
-    Field(name=f"{kind}_{window}", dtype=Int64)
-    for window in ("1d", "7d", "30d")
-    for kind in ("events", "views", "carts", "purchases", "sessions")
+# The behavioral windows and what is summed over them, declared once: the view's
+# schema below is generated from them, and `tailor transform` passes them to dbt, whose
+# user mart computes one `<measure>_<window>` column each (the window of the last N days
+# up to and including the snapshot day).
+BEHAVIOR_WINDOWS_DAYS: dict[str, int] = {"1d": 1, "7d": 7, "30d": 30}
+WINDOWED_MEASURES: dict[str, PrimitiveFeastType] = {
+    "events": Int64,
+    "views": Int64,
+    "carts": Int64,
+    "purchases": Int64,
+    "sessions": Int64,
+    "revenue": Float64,
+}
+_WINDOWED = [
+    Field(name=f"{measure}_{window}", dtype=dtype)
+    for window in BEHAVIOR_WINDOWS_DAYS
+    for measure, dtype in WINDOWED_MEASURES.items()
 ]
 
 user_behavior = FeatureView(
@@ -30,10 +43,7 @@ user_behavior = FeatureView(
         Field(name="last_event_epoch_s", dtype=Int64, tags=INPUT_ONLY),
         Field(name="hours_since_last_event", dtype=Float64),
         Field(name="tenure_days", dtype=Int64),
-        *_WINDOWED_COUNTS,
-        Field(name="revenue_1d", dtype=Float64),
-        Field(name="revenue_7d", dtype=Float64),
-        Field(name="revenue_30d", dtype=Float64),
+        *_WINDOWED,
         Field(name="abandoned_carts_7d", dtype=Int64),
         Field(name="abandoned_carts_30d", dtype=Int64),
         Field(name="cart_abandonment_rate_30d", dtype=Float64),

@@ -21,11 +21,14 @@ import pyarrow.parquet as pq
 from dbt.artifacts.schemas.results import NodeStatus
 from dbt.artifacts.schemas.run import RunExecutionResult, RunResult
 from dbt.cli.main import dbtRunner, dbtRunnerResult
+from feast.types import Float64, Int64
 
+from feature_repo.feature_views import BEHAVIOR_WINDOWS_DAYS, WINDOWED_MEASURES
 from tailor.core.settings import TailorSettings
 from transformations import PROJECT_DIR as DBT_PROJECT_DIR
 
 MARTS: Final = ("user_daily_features", "category_daily_features")
+_SQL_TYPES: Final = {Int64: "bigint", Float64: "double"}
 COMMANDS: Final = frozenset({"build", "run", "test"})
 _FAILED_STATUSES: Final = frozenset({NodeStatus.Error, NodeStatus.Fail, NodeStatus.RuntimeErr})
 _TEST_TYPES: Final = frozenset({"test", "unit_test"})
@@ -100,6 +103,11 @@ def _dbt_args(settings: TailorSettings, command: str) -> list[str]:
     dbt_vars = {
         "events_glob": str(settings.events_dir / "*.parquet"),
         "marts_dir": str(settings.marts_dir),
+        # Declared with the feature views, so the mart has exactly the columns they read.
+        "behavior_windows": BEHAVIOR_WINDOWS_DAYS,
+        "windowed_measures": {
+            measure: _SQL_TYPES[dtype] for measure, dtype in WINDOWED_MEASURES.items()
+        },
     }
     return [
         command,

@@ -20,23 +20,21 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 from feast import FeatureStore
+from feast.types import from_feast_to_pyarrow_type
 
-PUSH_SOURCE = "session_push"
+from feature_repo.data_sources import session_log_source, session_push
+from feature_repo.feature_views import session_activity
 
+# Generated from the feature view, its one declaration: the entity key, the source's
+# timestamp, then every feature in the view's order with its Feast type in Arrow.
 SESSION_LOG_SCHEMA = pa.schema(
     [
         ("user_id", pa.int64()),
-        ("event_timestamp", pa.timestamp("us", tz="UTC")),
-        ("session_events_30m", pa.int64()),
-        ("session_views_30m", pa.int64()),
-        ("session_category_views_30m", pa.string()),
-        ("session_top_category", pa.string()),
-        ("session_top_category_views_30m", pa.int64()),
-        ("cart_items", pa.int64()),
-        ("cart_value", pa.float64()),
-        ("last_unpurchased_cart_epoch_s", pa.int64()),
-        ("last_category", pa.string()),
-        ("session_last_event_epoch_s", pa.int64()),
+        (session_log_source.timestamp_field, pa.timestamp("us", tz="UTC")),
+        *(
+            (field.name, from_feast_to_pyarrow_type(field.dtype))
+            for field in session_activity.features
+        ),
     ]
 )
 
@@ -76,10 +74,12 @@ class SessionFeaturePusher:
             self._views = [
                 view.name
                 for view in self._store.list_feature_views()
-                if view.stream_source is not None and view.stream_source.name == PUSH_SOURCE
+                if view.stream_source is not None and view.stream_source.name == session_push.name
             ]
         if not self._views:
-            raise RuntimeError(f"no feature view reads push source {PUSH_SOURCE}; run tailor apply")
+            raise RuntimeError(
+                f"no feature view reads push source {session_push.name}; run tailor apply"
+            )
         return self._views
 
     def push_online(self, rows: list[dict[str, Any]]) -> None:

@@ -6,6 +6,8 @@ import itertools
 import json
 from datetime import UTC, datetime, timedelta
 
+from feature_repo.feature_views import session_activity
+from pipelines.streaming.feature_push import SESSION_LOG_SCHEMA
 from pipelines.streaming.session_state import (
     apply_event,
     mark_changed,
@@ -107,3 +109,11 @@ def test_snapshot_time_strictly_increases_even_if_the_clock_does_not():
     mark_changed(state, 1_000)
     mark_changed(state, 900)  # another worker with a slower clock
     assert state["changed_us"] == 1_001
+
+
+def test_a_snapshot_has_exactly_the_columns_of_the_session_view():
+    """The offline log's schema is generated from the feature view; a snapshot must fill
+    every column of it, and nothing else, or rows would be lost or misread."""
+    row = features_after([event(1, "view", 0), event(2, "add_to_cart", 1)])
+    assert list(row) == SESSION_LOG_SCHEMA.names
+    assert SESSION_LOG_SCHEMA.names[2:] == [f.name for f in session_activity.features]

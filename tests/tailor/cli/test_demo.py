@@ -6,6 +6,7 @@ import re
 
 import pyarrow.parquet as pq
 
+from tailor.cli.demo import UNKNOWN_USER, sample_decisions
 from tests.support.flow import FLOW_USERS
 
 
@@ -18,11 +19,18 @@ def test_demo_runs_every_step_and_prints_decisions(flow):
 
 
 def test_demo_decisions_differ_by_behavior(flow):
-    table = flow.output.split("Sample decisions", 1)[1]
-    banner_variants = {
-        line.split("│")[6].strip() for line in table.splitlines() if "homepage_banner" in line
-    }
-    assert len(banner_variants) >= 2, table
+    """The samples the demo prints, decided again in-process on the flow's store."""
+    samples = sample_decisions(flow.settings())
+    banner = [s for s in samples if s.placement == "homepage_banner"]
+    assert len({s.variant for s in banner}) >= 2, banner
+    known = [s for s in banner if s.user_id != UNKNOWN_USER]
+    assert known and all(s.degraded == [] and s.taste != "new user" for s in known), known
+    (unknown,) = [s for s in banner if s.user_id == UNKNOWN_USER]
+    assert unknown.taste == "new user"
+    for sample in samples:  # each one is a row of the printed table
+        assert re.search(
+            rf"\b{sample.user_id}\b.*{sample.placement}.*{sample.variant}", flow.output
+        )
 
 
 def test_every_folder_left_its_output(flow):

@@ -1,6 +1,8 @@
 {{ config(location=var('marts_dir') ~ '/user_daily_features.parquet') }}
-{%- set measures = ['events', 'views', 'carts', 'purchases', 'sessions', 'revenue'] -%}
-{%- set windows = {'7d': 7, '30d': 30} -%}
+{#- The windows and measures are declared once, in feature_repo/feature_views.py
+    (BEHAVIOR_WINDOWS_DAYS, WINDOWED_MEASURES); `tailor transform` passes them here. -#}
+{%- set windows = var('behavior_windows') -%}
+{%- set measures = var('windowed_measures') -%}
 -- Point-in-time user features, one row per user per day (dense). The row for day d
 -- uses only events with event_date <= d and becomes valid at feature_ts = d + 1 day
 -- 00:00 UTC, the moment the day is complete; Feast joins on that timestamp.
@@ -43,9 +45,6 @@ rolling as (
         max(last_event_ts) over history as last_event_ts,
         max(last_cart_ts) over history as last_cart_ts,
         max(last_purchase_ts) over history as last_purchase_ts,
-        {%- for measure in measures %}
-        {{ measure }} as {{ measure }}_1d,
-        {%- endfor %}
         {%- for suffix in windows %}
         {%- for measure in measures %}
         sum({{ measure }}) over last_{{ suffix }} as {{ measure }}_{{ suffix }},
@@ -89,11 +88,10 @@ select
         (epoch_us(features.feature_ts_utc) - epoch_us(features.last_event_ts)) / 3.6e9 as double
     ) as hours_since_last_event,
     cast(features.snapshot_date - features.first_event_date + 1 as integer) as tenure_days,
-    {%- for suffix in ['1d'] + windows | list %}
-    {%- for measure in measures if measure != 'revenue' %}
-    cast(features.{{ measure }}_{{ suffix }} as bigint) as {{ measure }}_{{ suffix }},
+    {%- for suffix in windows %}
+    {%- for measure, sql_type in measures.items() %}
+    cast(features.{{ measure }}_{{ suffix }} as {{ sql_type }}) as {{ measure }}_{{ suffix }},
     {%- endfor %}
-    cast(features.revenue_{{ suffix }} as double) as revenue_{{ suffix }},
     {%- endfor %}
     cast(features.abandoned_carts_7d as bigint) as abandoned_carts_7d,
     cast(features.abandoned_carts_30d as bigint) as abandoned_carts_30d,
