@@ -7,6 +7,7 @@ pipelines' business, and only the CLI composes the two halves.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
@@ -18,9 +19,12 @@ from feature_repo.store import open_store
 from serving.api.errors import install_error_handlers
 from serving.api.routes import admin, decisions, events, health, personalize
 from serving.wiring import build_services
+from tailor.core.database.migrations import SchemaOutOfDate
 from tailor.core.event_stream import EventBus
 from tailor.core.run_records import run_records
 from tailor.core.settings import TailorSettings
+
+log = logging.getLogger(__name__)
 
 EventBusFactory = Callable[[TailorSettings, FeatureStore], EventBus]
 
@@ -29,7 +33,11 @@ def create_app(settings: TailorSettings, event_bus: EventBusFactory) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         store = open_store(settings)
-        services = build_services(settings, store)
+        try:
+            services = build_services(settings, store)
+        except SchemaOutOfDate as error:
+            log.critical("not starting: %s", error)
+            raise
         app.state.settings = settings
         app.state.services = services
         app.state.bus = event_bus(settings, store)

@@ -12,17 +12,9 @@ import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import (
-    JSON,
-    BigInteger,
-    Column,
-    DateTime,
     Engine,
-    Integer,
     MetaData,
-    String,
     Table,
-    Text,
-    UniqueConstraint,
     func,
     insert,
     select,
@@ -38,55 +30,8 @@ from tailor.core.database.migrations import (
     upgrade,
 )
 from tailor.core.database.schema import TABLE_PREFIX, decisions, metadata
-from tests.support.databases import emptied
+from tests.support.databases import emptied, previous_release_tables
 from tests.support.required import scratch_database
-
-
-def _previous_release_tables() -> MetaData:
-    """The tables as the last release before migrations made them (`create_all`)."""
-    old = MetaData()
-    Table(
-        "tailor_decisions",
-        old,
-        Column("decision_id", String(32), primary_key=True),
-        Column("created_at", DateTime(timezone=True), nullable=False, index=True),
-        Column("user_id", BigInteger, nullable=False, index=True),
-        Column("placement", String(100), nullable=False),
-        Column("variant_id", String(100), nullable=False),
-        Column("config_version", String(100)),
-        Column("model_version", String(100)),
-        Column("degraded", JSON, nullable=False),
-        Column("request", JSON, nullable=False),
-        Column("decision", JSON, nullable=False),
-    )
-    Table(
-        "tailor_trigger_outbox",
-        old,
-        Column("id", String(32), primary_key=True),
-        Column("created_at", DateTime(timezone=True), nullable=False),
-        Column("user_id", BigInteger, nullable=False),
-        Column("placement", String(100), nullable=False),
-        Column("rule_id", String(100), nullable=False),
-        Column("notification", String(100), nullable=False),
-        Column("window_start", DateTime(timezone=True), nullable=False),
-        Column("decision_id", String(32), nullable=False),
-        Column("payload", JSON, nullable=False),
-        Column("webhook_url", String),
-        Column("status", String(16), nullable=False),
-        Column("attempts", Integer, nullable=False),
-        Column("next_attempt_at", DateTime(timezone=True)),
-        Column("last_error", Text),
-        Column("sent_at", DateTime(timezone=True)),
-        UniqueConstraint("user_id", "placement", "rule_id", "window_start"),
-    )
-    Table(
-        "tailor_opt_outs",
-        old,
-        Column("user_id", BigInteger, primary_key=True),
-        Column("created_at", DateTime(timezone=True), nullable=False),
-        Column("reason", String),
-    )
-    return old
 
 
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])
@@ -130,7 +75,7 @@ def test_an_empty_database_is_migrated_to_exactly_the_declared_tables(empty):
 
 
 def test_a_database_of_the_release_before_migrations_keeps_its_rows(empty):
-    _previous_release_tables().create_all(empty)
+    previous_release_tables().create_all(empty)
     row = {
         "decision_id": "a" * 32,
         "created_at": datetime(2026, 3, 4, 10, tzinfo=UTC),
@@ -154,7 +99,7 @@ def test_a_database_of_the_release_before_migrations_keeps_its_rows(empty):
 
 
 def test_with_auto_migration_off_an_old_schema_is_refused_with_the_fix(empty):
-    _previous_release_tables().create_all(empty)
+    previous_release_tables().create_all(empty)
     with pytest.raises(SchemaOutOfDate, match="tailor db upgrade"):
         prepare_schema(empty, auto_migrate=False)
     prepare_schema(empty, auto_migrate=True)
