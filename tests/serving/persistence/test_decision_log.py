@@ -66,8 +66,8 @@ def _stored(engine: Engine, records: list[DecisionRecord]) -> int:
         ).scalar_one()
 
 
-def _metric(name: str) -> float:
-    return REGISTRY.get_sample_value(name) or 0.0
+def _metric(name: str, labels: dict[str, str]) -> float:
+    return REGISTRY.get_sample_value(name, labels) or 0.0
 
 
 def test_a_decision_is_the_same_from_the_buffer_and_from_the_database(engine, tmp_path):
@@ -95,7 +95,7 @@ def test_many_decisions_are_written_in_batches(engine, tmp_path):
             inserts.append(statement)
 
     event.listen(engine, "before_cursor_execute", count_inserts)
-    written_before = _metric("tailor_decision_log_written_total")
+    written_before = _metric("tailor_log_written_total", {"log": "decisions"})
     log = _log(engine, tmp_path, flush_seconds=60, batch_size=50)
     try:
         records = [_record(user_id) for user_id in range(1234)]
@@ -106,11 +106,11 @@ def test_many_decisions_are_written_in_batches(engine, tmp_path):
         log.close()
     assert _stored(engine, records) == 1234
     assert len(inserts) == 25  # ceil(1234 / 50) statements, none row by row
-    assert _metric("tailor_decision_log_written_total") - written_before == 1234
+    assert _metric("tailor_log_written_total", {"log": "decisions"}) - written_before == 1234
 
 
 def test_nothing_is_lost_while_the_database_is_down(engine, down_engine, tmp_path):
-    spilled_before = _metric("tailor_decision_log_spilled_total")
+    spilled_before = _metric("tailor_log_spilled_total", {"log": "decisions"})
     log = _log(down_engine, tmp_path, batch_size=10, queue_max=20)
     records = [_record(user_id) for user_id in range(100)]
     for record in records:
@@ -126,7 +126,7 @@ def test_nothing_is_lost_while_the_database_is_down(engine, down_engine, tmp_pat
     assert sorted(json.loads(line)["decision_id"] for line in lines) == sorted(
         record.decision_id for record in records
     )
-    assert _metric("tailor_decision_log_spilled_total") - spilled_before == 100
+    assert _metric("tailor_log_spilled_total", {"log": "decisions"}) - spilled_before == 100
 
     replayer = _log(engine, tmp_path)
     try:
@@ -172,7 +172,7 @@ def test_a_decision_the_database_refuses_is_set_aside(engine, tmp_path):
         log.close()
     assert _stored(engine, good) == 3
     assert log.get(bad.decision_id) is None
-    (rejected,) = tmp_path.glob("rejected-*.jsonl")
+    (rejected,) = tmp_path.glob("rejected-decisions-*.jsonl")
     assert json.loads(rejected.read_text())["record"]["decision_id"] == bad.decision_id
 
 
