@@ -26,8 +26,8 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check .
 
 bench: $(STAMP)
-	$(BIN)/python benchmarks/serving.py
-	$(BIN)/python benchmarks/streaming.py
+	$(BIN)/python -m benchmarks.serving
+	$(BIN)/python -m benchmarks.streaming
 
 clean:
 	rm -rf data models transformations/target transformations/logs

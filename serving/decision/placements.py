@@ -21,6 +21,8 @@ from serving.decision.rules.config import ForceAction, RuleConfig, Strict, Suppr
 from serving.decision.rules.evaluation import FILE_LEVEL, CompiledRule, ConfigProblem, compile_rule
 from serving.decision.rules.symbols import SymbolTable
 from serving.decision.time_windows import HourRange
+from serving.decision.weights import Weights
+from serving.experiments.config import Arm, Experiment
 from tailor.core.events import Device
 
 SHIPPED_PLACEMENTS_FILE = Path(__file__).resolve().parents[1] / "placements.yaml"
@@ -56,16 +58,7 @@ class Variant(Strict):
     )
 
 
-class Weights(Strict):
-    behavioral: float = Field(ge=0)
-    contextual: float = Field(ge=0)
-    predictive: float = Field(ge=0)
-
-    @model_validator(mode="after")
-    def _not_all_zero(self) -> Weights:
-        if self.behavioral + self.contextual + self.predictive == 0:
-            raise ValueError("at least one weight must be positive")
-        return self
+RULE_SWITCHES = ("on", "off")
 
 
 class Placement(Strict):
@@ -74,6 +67,17 @@ class Placement(Strict):
     fallback_variant: str
     variants: tuple[Variant, ...] = Field(min_length=1)
     rules: tuple[RuleConfig, ...] = ()
+    rule_sets: dict[str, tuple[RuleConfig, ...]] = Field(
+        default_factory=dict,
+        description="Alternative rule sets an experiment arm may use instead of `rules`.",
+    )
+    holdout: float = Field(
+        0.0,
+        ge=0,
+        le=0.5,
+        description="Share of users who always get the fallback variant and join no "
+        "experiment: the baseline personalization is measured against.",
+    )
 
     @model_validator(mode="after")
     def _ids_consistent(self) -> Placement:
@@ -87,10 +91,14 @@ class Placement(Strict):
             )
         if self.variant(self.fallback_variant).forced_only:
             raise ValueError("the fallback variant cannot be forced_only: it must always serve")
-        rule_ids = [rule.id for rule in self.rules]
-        repeated = sorted({rid for rid in rule_ids if rule_ids.count(rid) > 1})
-        if repeated:
-            raise ValueError(f"rule ids must be unique within a placement; repeated: {repeated}")
+        for rules in (self.rules, *self.rule_sets.values()):
+            rule_ids = [rule.id for rule in rules]
+            repeated = sorted({rid for rid in rule_ids if rule_ids.count(rid) > 1})
+            if repeated:
+                raise ValueError(f"rule ids must be unique within a rule set; repeated: {repeated}")
+        reserved = sorted(set(self.rule_sets) & set(RULE_SWITCHES))
+        if reserved:
+            raise ValueError(f"rule set names {reserved} are reserved (on, off)")
         return self
 
     def variant(self, variant_id: str) -> Variant:
@@ -100,6 +108,7 @@ class Placement(Strict):
 class PlacementsFile(Strict):
     version: str = Field(min_length=1)
     placements: dict[str, Placement] = Field(min_length=1)
+    experiments: tuple[Experiment, ...] = ()
 
 
 def _rule_reference_problems(name: str, placement: Placement) -> list[ConfigProblem]:
@@ -161,15 +170,41 @@ class PlacementsConfigError(ValueError):
 
 
 @dataclass(frozen=True)
+class ArmPlan:
+    """An experiment arm ready to decide with: the placement as the arm sees it (its
+    weights) and the rules it runs."""
+
+    arm: Arm
+    placement: Placement
+    rules: tuple[CompiledRule, ...]
+    model: str | None  # a version, NO_MODEL, or None for the served model
+
+
+@dataclass(frozen=True)
+class ExperimentPlan:
+    experiment: Experiment
+    arms: tuple[ArmPlan, ...]
+
+    def arm(self, key: str) -> ArmPlan | None:
+        return next((plan for plan in self.arms if plan.arm.key == key), None)
+
+
+@dataclass(frozen=True)
 class LoadedPlacements:
     config: PlacementsFile
     path: Path
     digest: str
     rules: dict[str, tuple[CompiledRule, ...]]  # per placement, in file order
+    experiments: dict[str, ExperimentPlan]  # by key, in file order
 
     @property
     def version(self) -> str:
         return f"{self.config.version}+{self.digest}"
+
+    def experiments_on(self, placement: str) -> list[ExperimentPlan]:
+        return [
+            plan for plan in self.experiments.values() if plan.experiment.placement == placement
+        ]
 
 
 def compile_placement_rules(
@@ -206,6 +241,14 @@ def _static_targets(rule: RuleConfig, placement: Placement) -> frozenset[str]:
 def located_problem(issue: dict[str, Any], document: Any) -> ConfigProblem:
     """Pydantic's location, with rule positions replaced by the rule's id."""
     loc = [str(part) for part in issue["loc"]]
+    if len(loc) >= 2 and loc[0] == "experiments" and loc[1].isdigit():
+        try:
+            key = document["experiments"][int(loc[1])].get("key", f"#{loc[1]}")
+        except (KeyError, IndexError, TypeError, AttributeError):
+            key = f"#{loc[1]}"
+        return ConfigProblem(
+            FILE_LEVEL, None, ".".join([f"experiments[{key}]", *loc[2:]]), issue["msg"]
+        )
     if len(loc) < 2 or loc[0] != "placements":
         return ConfigProblem(FILE_LEVEL, None, ".".join(loc), issue["msg"])
     placement, rest, rule = loc[1], loc[2:], None
@@ -266,6 +309,116 @@ def load_placements(path: Path, symbols: SymbolTable) -> LoadedPlacements:
     for name, placement in config.placements.items():
         compiled[name], found = compile_placement_rules(name, placement, symbols)
         problems.extend(found)
+    plans, found = compile_experiments(config, compiled, symbols)
+    problems.extend(found)
     if problems:
         raise PlacementsConfigError(path, problems)
-    return LoadedPlacements(config, path, hashlib.sha256(raw).hexdigest()[:12], compiled)
+    return LoadedPlacements(config, path, hashlib.sha256(raw).hexdigest()[:12], compiled, plans)
+
+
+def _experiment_problem(experiment: Experiment, field: str, message: str) -> ConfigProblem:
+    return ConfigProblem(FILE_LEVEL, None, f"experiments[{experiment.key}].{field}", message)
+
+
+def _arm_plan(
+    experiment: Experiment,
+    arm: Arm,
+    placement: Placement,
+    rules: tuple[CompiledRule, ...],
+    symbols: SymbolTable,
+) -> ArmPlan | list[ConfigProblem]:
+    policy = arm.policy
+    seen_as = (
+        placement
+        if policy.weights is None
+        else placement.model_copy(update={"weights": policy.weights})
+    )
+    if policy.random or policy.rules == "off":
+        return ArmPlan(arm, seen_as, (), policy.model)
+    if policy.rules == "on":
+        return ArmPlan(arm, seen_as, rules, policy.model)
+    if policy.rules not in placement.rule_sets:
+        known = [*RULE_SWITCHES, *placement.rule_sets]
+        return [
+            _experiment_problem(
+                experiment,
+                f"arms[{arm.key}].policy.rules",
+                f"{policy.rules!r} is not a rule set of {experiment.placement}; known: {known}",
+            )
+        ]
+    alternative = seen_as.model_copy(update={"rules": placement.rule_sets[policy.rules]})
+    compiled, problems = compile_placement_rules(experiment.placement, alternative, symbols)
+    return problems or ArmPlan(arm, alternative, compiled, policy.model)
+
+
+def compile_experiments(
+    config: PlacementsFile,
+    rules: dict[str, tuple[CompiledRule, ...]],
+    symbols: SymbolTable,
+) -> tuple[dict[str, ExperimentPlan], list[ConfigProblem]]:
+    """Each experiment's arms compiled, and every problem between experiments: unknown
+    placements and rule sets, repeated keys, and experiments that could share a user."""
+    problems: list[ConfigProblem] = []
+    plans: dict[str, ExperimentPlan] = {}
+    for experiment in config.experiments:
+        if experiment.key in plans:
+            problems.append(_experiment_problem(experiment, "key", "repeated experiment key"))
+            continue
+        placement = config.placements.get(experiment.placement)
+        if placement is None:
+            problems.append(
+                _experiment_problem(
+                    experiment,
+                    "placement",
+                    f"unknown placement {experiment.placement!r}; "
+                    f"known: {sorted(config.placements)}",
+                )
+            )
+            continue
+        arms = [
+            _arm_plan(experiment, arm, placement, rules[experiment.placement], symbols)
+            for arm in experiment.arms
+        ]
+        found = [problem for arm in arms if isinstance(arm, list) for problem in arm]
+        problems.extend(found)
+        if not found:
+            plans[experiment.key] = ExperimentPlan(
+                experiment, tuple(arm for arm in arms if isinstance(arm, ArmPlan))
+            )
+    problems.extend(_shared_users(config.experiments))
+    return plans, problems
+
+
+def _disjoint_in_time(first: Experiment, second: Experiment) -> bool:
+    return bool(
+        (first.end and second.start and first.end <= second.start)
+        or (second.end and first.start and second.end <= first.start)
+    )
+
+
+def _shared_users(experiments: tuple[Experiment, ...]) -> list[ConfigProblem]:
+    """Two running experiments on one placement must sit in disjoint ranges of a
+    namespace (or run at disjoint times), or a user could be in both and no result would
+    say which arm moved them."""
+    live = [e for e in experiments if e.status == "running"]
+    problems = []
+    for index, first in enumerate(live):
+        for second in live[index + 1 :]:
+            if first.placement != second.placement:
+                continue
+            apart = _disjoint_in_time(first, second) or (
+                first.namespace is not None
+                and second.namespace is not None
+                and first.namespace.name == second.namespace.name
+                and not first.namespace.overlaps(second.namespace)
+            )
+            if not apart:
+                problems.append(
+                    _experiment_problem(
+                        second,
+                        "namespace",
+                        f"could share users with {first.key!r} on {first.placement}: give "
+                        "both the same namespace name with disjoint ranges",
+                    )
+                )
+    return problems

@@ -3,6 +3,7 @@
 Production reads the system clock. A replay, a demo on fixed data or a test pins the
 clock to a chosen instant at start-up (`TAILOR_CLOCK_START`); it then advances at the
 normal rate, measured on the monotonic clock, so timeouts and windows still behave.
+A simulation sets a `ManualClock` to each visit's instant.
 """
 
 from __future__ import annotations
@@ -36,3 +37,18 @@ class PinnedClock:
 
     def now(self) -> datetime:
         return self.start.astimezone(UTC) + timedelta(seconds=time.monotonic() - self._origin)
+
+
+class ManualClock:
+    """Moves only when told: a simulation steps it from visit to visit."""
+
+    def __init__(self, start: datetime) -> None:
+        if start.tzinfo is None:
+            raise ValueError("ManualClock start must be timezone-aware")
+        self._now = start.astimezone(UTC)
+
+    def now(self) -> datetime:
+        return self._now
+
+    def set(self, moment: datetime) -> None:
+        self._now = moment.astimezone(UTC)

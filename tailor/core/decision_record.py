@@ -24,6 +24,14 @@ class DecisionRecord:
     degraded: list[str]
     request: dict[str, Any]  # the request as received, JSON-ready
     decision: dict[str, Any]  # the full response, JSON-ready
+    # Who the decision was for: an experiment's arm, the placement's holdout ("holdout",
+    # no experiment), or neither (None, None). Defaults keep older spill files readable.
+    experiment_key: str | None = None
+    arm: str | None = None
+    bucket: float | None = None  # the user's hash in [0, 1) for the experiment's seed
+    # The probability with which the served variant was chosen (1.0 when deterministic),
+    # so another policy can be judged off-policy from this log.
+    action_probability: float = 1.0
 
     def __post_init__(self) -> None:
         # Fail in the caller, not later in the writer, where the row could only be set aside.

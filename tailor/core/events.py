@@ -54,7 +54,8 @@ GROUND_TRUTH_SCHEMA = pa.schema(
 
 
 class Event(BaseModel):
-    """One canonical event as it arrives live; the same fields as EVENT_SCHEMA."""
+    """One canonical event as it arrives live: the fields of EVENT_SCHEMA, plus the
+    decision a purchase answers, if the caller knows it (it becomes a conversion)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -68,3 +69,10 @@ class Event(BaseModel):
     device: Device | None = None
     country: str | None = Field(None, pattern=r"^[A-Z]{2}$")
     ts: Instant = Field(description="When it happened, ISO 8601 with a zone.")
+    decision_id: str | None = Field(
+        None,
+        min_length=1,
+        max_length=64,
+        description="On a purchase: the decision it answers; also recorded as a conversion "
+        "outcome with the price as its value.",
+    )

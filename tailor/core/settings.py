@@ -194,6 +194,50 @@ class DecisionSettings(BaseModel):
     )
 
 
+class OutcomeSettings(BaseModel):
+    """What users did after a decision: attribution windows and the outcome log."""
+
+    impression_window_seconds: float = Field(
+        3600, gt=0, description="An impression counts if it comes this soon after the decision."
+    )
+    click_window_seconds: float = Field(3600, gt=0, description="Likewise for a click.")
+    conversion_window_seconds: float = Field(
+        86_400, gt=0, description="Likewise for a conversion (a purchase)."
+    )
+    clock_skew_seconds: float = Field(
+        60,
+        ge=0,
+        description="An outcome may be dated this much before its decision (senders' clocks).",
+    )
+    unknown_decision_grace_seconds: float = Field(
+        300,
+        gt=0,
+        description="How long an outcome waits for its decision to reach the database "
+        "(another replica's log may not have flushed yet) before it counts as unknown.",
+    )
+    max_batch: int = Field(1000, ge=1, description="Largest POST /v1/outcomes batch.")
+    log_flush_seconds: float = Field(0.2, gt=0)
+    log_batch_size: int = Field(500, ge=1)
+    log_queue_max: int = Field(
+        100_000, ge=1, description="Outcomes buffered in memory; beyond, they spill to disk."
+    )
+
+
+class ExperimentSettings(BaseModel):
+    """How experiment results are computed."""
+
+    alpha: float = Field(0.05, gt=0, lt=0.5, description="1 - confidence of every interval.")
+    srm_alpha: float = Field(
+        0.001, gt=0, lt=0.1, description="A sample-ratio mismatch is flagged below this p."
+    )
+    sequential_tuning_users: int = Field(
+        5000,
+        ge=10,
+        description="Users at which the always-valid interval is narrowest (its rho is "
+        "tuned for this size); roughly the expected size of an experiment.",
+    )
+
+
 class SchedulerSettings(BaseModel):
     """Scheduled materialization."""
 
@@ -230,6 +274,8 @@ class TailorSettings(BaseSettings):
     stream: StreamSettings = StreamSettings()
     scheduler: SchedulerSettings = SchedulerSettings()
     decisions: DecisionSettings = DecisionSettings()
+    outcomes: OutcomeSettings = OutcomeSettings()
+    experiments: ExperimentSettings = ExperimentSettings()
 
     @model_validator(mode="before")
     @classmethod
@@ -305,6 +351,7 @@ class TailorSettings(BaseSettings):
 
     @property
     def decision_spill_dir(self) -> Path:
+        """Decisions, outcomes and assignments the database could not take yet."""
         return self.data_dir / "decision_spill"
 
     @property

@@ -18,6 +18,7 @@ from sqlalchemy import (
     Column,
     DateTime,
     Dialect,
+    Float,
     Integer,
     MetaData,
     String,
@@ -68,6 +69,37 @@ decisions = Table(
     Column("degraded", JSON, nullable=False),
     Column("request", JSON, nullable=False),
     Column("decision", JSON, nullable=False),
+    Column("experiment_key", String(100), index=True),
+    Column("arm", String(100)),
+    Column("bucket", Float),
+    Column("action_probability", Float, nullable=False),
+)
+
+# What users did after a decision, attributed to it within the type's window.
+outcomes = Table(
+    "tailor_outcomes",
+    metadata,
+    Column("outcome_id", String(128), primary_key=True),  # the sender's idempotency key
+    Column("decision_id", String(32), nullable=False, index=True),
+    Column("type", String(16), nullable=False),  # impression | click | conversion
+    Column("value", Float),  # revenue of a conversion
+    Column("ts", UtcDateTime, nullable=False),
+    Column("recorded_at", UtcDateTime, nullable=False),
+)
+
+# The first exposure of each user to each experiment: the arm stays the user's (sticky
+# assignment) whatever the weights become, and results count each user in one arm.
+assignments = Table(
+    "tailor_assignments",
+    metadata,
+    Column("experiment_key", String(100), primary_key=True),
+    Column("user_id", BigInteger, primary_key=True),
+    Column("arm", String(100), nullable=False),
+    Column("bucket", Float, nullable=False),
+    Column("config_version", String(100), nullable=False),
+    Column("first_exposed_at", UtcDateTime, nullable=False),
+    # CUPED's covariate, known before exposure: purchases in the 30 days before it.
+    Column("pre_exposure_purchases", Float),
 )
 
 trigger_outbox = Table(

@@ -113,7 +113,7 @@ def _valid() -> dict:
             lambda d: d["placements"]["homepage_banner"]["rules"].append(
                 d["placements"]["homepage_banner"]["rules"][0]
             ),
-            "rule ids must be unique within a placement; repeated: ['recover_abandoned_cart']",
+            "rule ids must be unique within a rule set; repeated: ['recover_abandoned_cart']",
         ),
         (
             lambda d: d["placements"]["homepage_banner"]["rules"][1]["action"].update(once_per=0),
