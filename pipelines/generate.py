@@ -21,7 +21,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from pipelines.generator.catalogue import build_catalogue
+from pipelines.generator.catalogue import Catalogue, build_catalogue
 from pipelines.generator.chunk import simulate_chunk
 from tailor.core.events import EVENT_SCHEMA, GROUND_TRUTH_SCHEMA
 from tailor.core.settings import GeneratorSettings
@@ -58,6 +58,12 @@ def simulated_period(config: GeneratorSettings, today: date) -> tuple[date, date
     return end - timedelta(days=config.days), end
 
 
+def simulated_catalogue(config: GeneratorSettings) -> Catalogue:
+    """The run's catalogue: the same for every chunk, and for the visit simulator."""
+    rng = np.random.default_rng(np.random.SeedSequence(config.seed, spawn_key=_CATALOGUE_SPAWN_KEY))
+    return build_catalogue(config.categories, rng)
+
+
 def generate_events(
     config: GeneratorSettings,
     events_dir: Path,
@@ -74,10 +80,7 @@ def generate_events(
     """
     started = time.perf_counter()
     first_day, end_day = simulated_period(config, today)
-    catalogue = build_catalogue(
-        config.categories,
-        np.random.default_rng(np.random.SeedSequence(config.seed, spawn_key=_CATALOGUE_SPAWN_KEY)),
-    )
+    catalogue = simulated_catalogue(config)
     directories = (Path(events_dir), Path(ground_truth_dir))
     for directory in directories:
         directory.mkdir(parents=True, exist_ok=True)

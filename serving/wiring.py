@@ -8,7 +8,9 @@ decisions.
 from __future__ import annotations
 
 import logging
+import random
 from dataclasses import dataclass
+from functools import lru_cache, partial
 
 from feast import FeatureStore
 from sqlalchemy import Engine
@@ -18,10 +20,13 @@ from serving.decision.config_holder import PlacementsHolder
 from serving.decision.engine import DecisionEngine, feature_service_for
 from serving.decision.features import OnlineFeatures
 from serving.decision.placements import placements_path
+from serving.persistence.assignments import AssignmentStore
 from serving.persistence.decision_log import DecisionLog
 from serving.persistence.opt_outs import OptOutList
 from serving.persistence.outbox import Outbox, TriggerDispatcher
+from serving.persistence.outcome_log import OutcomeLog
 from serving.persistence.trigger_spool import TriggerSpool
+from tailor.core.clock import Clock
 from tailor.core.database.engine import DatabaseUnavailable, database_engine, open_database
 from tailor.core.model_artifact import ModelNotFoundError, load_artifact
 from tailor.core.settings import TailorSettings
@@ -36,6 +41,8 @@ class Services:
     engine: DecisionEngine
     database: Engine
     decision_log: DecisionLog
+    outcome_log: OutcomeLog
+    assignments: AssignmentStore
     outbox: Outbox
     trigger_spool: TriggerSpool
     opt_outs: OptOutList
@@ -56,6 +63,8 @@ class Services:
         """Stop watching the config; commit (or spill) every logged decision."""
         self.engine.config.close()
         self.decision_log.close()
+        self.outcome_log.close()
+        self.assignments.close()
         self.opt_outs.close()
         self.trigger_spool.close()
         self.database.dispose()
@@ -94,7 +103,15 @@ def _online_features(
     return features
 
 
-def build_services(settings: TailorSettings, store: FeatureStore | None = None) -> Services:
+def build_services(
+    settings: TailorSettings,
+    store: FeatureStore | None = None,
+    *,
+    clock: Clock | None = None,
+    rng: random.Random | None = None,
+) -> Services:
+    """`clock` and `rng` replace the settings' clock and a fresh random source (a
+    simulation steps its own clock and seeds its draws)."""
     try:
         model = load_artifact(settings.models_dir)
     except ModelNotFoundError as error:
@@ -117,6 +134,17 @@ def build_services(settings: TailorSettings, store: FeatureStore | None = None) 
     )
     trigger_spool = TriggerSpool(outbox, settings.trigger_spool_dir)
     opt_outs = OptOutList(database, decisions.opt_out_refresh_seconds)
+    outcome_log = OutcomeLog(
+        database, settings.outcomes, settings.decision_spill_dir, decisions.auto_migrate
+    )
+    assignments = AssignmentStore(
+        database,
+        flush_seconds=decisions.log_flush_seconds,
+        batch_size=decisions.log_batch_size,
+        queue_max=decisions.log_queue_max,
+        spill_dir=settings.decision_spill_dir,
+        auto_migrate=decisions.auto_migrate,
+    )
     engine = DecisionEngine(
         config,
         _online_features(settings, store, feature_service_for(model), config.current.categories),
@@ -125,6 +153,11 @@ def build_services(settings: TailorSettings, store: FeatureStore | None = None) 
         triggers=trigger_spool,
         consent=opt_outs,
         explain_top_features=settings.serving.explain_top_features,
-        clock=settings.clock,
+        clock=clock or settings.clock,
+        model_versions=lru_cache(maxsize=8)(partial(load_artifact, settings.models_dir)),
+        assignments=assignments,
+        rng=rng,
     )
-    return Services(engine, database, decision_log, outbox, trigger_spool, opt_outs)
+    return Services(
+        engine, database, decision_log, outcome_log, assignments, outbox, trigger_spool, opt_outs
+    )

@@ -37,6 +37,16 @@ def private_redis() -> Iterator[PrivateRedis]:
     server.stop()
 
 
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path_factory) -> Iterator[str]:
+    """A decision database per module that asks: one SQLite file, one PostgreSQL."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path_factory.mktemp('sqlite') / 'decisions.db'}"
+    else:
+        with required.scratch_database() as url:
+            yield url
+
+
 @pytest.fixture(scope="session")
 def registry_url() -> Iterator[str]:
     with required.scratch_database() as url:

@@ -16,9 +16,18 @@ import pyarrow as pa
 from pipelines.generator.behaviour import user_day_logit
 from pipelines.generator.catalogue import Catalogue
 from pipelines.generator.day import SECOND_US, simulate_day
-from pipelines.generator.population import draw_population
+from pipelines.generator.population import Population, draw_population
 from pipelines.generator.state import UserState
 from pipelines.generator.tables import day_tables
+
+
+def chunk_population(
+    seed: int, chunk: int, first_user_id: int, users: int, categories: int
+) -> tuple[np.random.Generator, Population]:
+    """The chunk's random stream and its users' latent traits, its first draws: the
+    simulator rebuilds the same users from the same seed without replaying their days."""
+    rng = np.random.default_rng(np.random.SeedSequence([seed, chunk]))
+    return rng, draw_population(rng, first_user_id, users, categories)
 
 
 def simulate_chunk(
@@ -31,8 +40,7 @@ def simulate_chunk(
     days: int,
 ) -> Iterator[tuple[pa.Table, pa.Table]]:
     """Yield (events, ground truth) tables of each simulated day in order."""
-    rng = np.random.default_rng(np.random.SeedSequence([seed, chunk]))
-    population = draw_population(rng, first_user_id, users, len(catalogue.names))
+    rng, population = chunk_population(seed, chunk, first_user_id, users, len(catalogue.names))
     state = UserState(users, len(catalogue.names))
     for day_index in range(days):
         day = first_day + timedelta(days=day_index)

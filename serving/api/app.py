@@ -17,7 +17,15 @@ from prometheus_client import make_asgi_app
 
 from feature_repo.store import open_store
 from serving.api.errors import install_error_handlers
-from serving.api.routes import admin, decisions, events, health, personalize
+from serving.api.routes import (
+    admin,
+    decisions,
+    events,
+    experiments,
+    health,
+    outcomes,
+    personalize,
+)
 from serving.wiring import build_services
 from tailor.core.database.migrations import SchemaOutOfDate
 from tailor.core.event_stream import EventBus
@@ -59,7 +67,7 @@ def create_app(settings: TailorSettings, event_bus: EventBusFactory) -> FastAPI:
     )
     app.mount("/metrics", make_asgi_app())
     install_error_handlers(app)
-    for routes in (personalize, decisions, events, health, admin):
+    for routes in (personalize, decisions, events, outcomes, experiments, health, admin):
         app.include_router(routes.router)
     if settings.serving.baseline_endpoint:
         app.include_router(personalize.baseline_router)

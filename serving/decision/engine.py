@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import logging
 import math
+import random
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -21,7 +23,7 @@ from feature_repo import feature_service
 from feature_repo.feature_services import personalization_v1
 from serving.decision.config_holder import ConfigSnapshot, PlacementsHolder
 from serving.decision.features import FeatureStoreUnavailable, OnlineFeatures, UserFeatures
-from serving.decision.placements import Placement
+from serving.decision.placements import ArmPlan, Placement
 from serving.decision.ports import ConsentList, ConsentUnknown, DecisionRecorder, TriggerRecorder
 from serving.decision.rules.evaluation import CompiledRule, Evaluation, Verdict, evaluate
 from serving.decision.rules.resolution import APPLIED, Resolution, resolve
@@ -31,6 +33,7 @@ from serving.decision.schemas import (
     Components,
     ContributionBody,
     DecisionBody,
+    ExperimentBody,
     FiredRuleBody,
     ModelExplanation,
     PersonalizeRequest,
@@ -39,10 +42,18 @@ from serving.decision.schemas import (
 )
 from serving.decision.scoring import RequestFacts, UserSignals, rank_candidates
 from serving.decision.triggers import record_triggers
+from serving.experiments.assignment import (
+    NOT_IN_ANY,
+    Allocation,
+    Exposure,
+    StickyAssignments,
+    allocate,
+)
+from serving.experiments.config import NO_MODEL
 from serving.metrics import DECISION_SECONDS, DECISIONS, DEGRADED
 from tailor.core.clock import Clock, SystemClock
 from tailor.core.decision_record import DecisionRecord
-from tailor.core.model_artifact import ModelArtifact
+from tailor.core.model_artifact import ModelArtifact, ModelNotFoundError
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +67,9 @@ def feature_service_for(model: ModelArtifact | None) -> str:
 
 
 SESSION_ACTIVE_MINUTES = 30.0
+HOLDOUT_ARM = "holdout"
+# CUPED's covariate for experiment results: known before the exposure it precedes.
+PRE_EXPOSURE_FEATURE = "purchases_30d"
 
 
 def _as_float(value: Any) -> float:
@@ -133,6 +147,9 @@ class DecisionEngine:
         consent: ConsentList | None = None,
         explain_top_features: int = 5,
         clock: Clock | None = None,
+        model_versions: Callable[[str], ModelArtifact] | None = None,
+        assignments: StickyAssignments | None = None,
+        rng: random.Random | None = None,
     ) -> None:
         self.config = config
         self.features = features
@@ -142,6 +159,9 @@ class DecisionEngine:
         self.consent = consent
         self.explain_top_features = explain_top_features
         self.clock = clock or SystemClock()
+        self.model_versions = model_versions
+        self.assignments = assignments
+        self.rng = rng or random.Random()
 
     @property
     def feature_service(self) -> str:
@@ -155,9 +175,10 @@ class DecisionEngine:
     def symbols(self) -> SymbolTable:
         return self.config.symbols
 
-    def model_row(self, features: dict[str, Any]) -> np.ndarray:
-        assert self.model is not None
-        return np.array([[_as_float(features.get(name)) for name in self.model.features]])
+    def model_row(self, features: dict[str, Any], model: ModelArtifact | None = None) -> np.ndarray:
+        model = model or self.model
+        assert model is not None
+        return np.array([[_as_float(features.get(name)) for name in model.features]])
 
     # -- gathering -------------------------------------------------------------------
 
@@ -199,26 +220,25 @@ class DecisionEngine:
         except FeatureStoreUnavailable:
             gathered.degraded.append("category_stats_unavailable")
 
-    def _score(self, gathered: Gathered) -> None:
-        if self.model is None:
+    def _score(self, gathered: Gathered, model: ModelArtifact | None) -> None:
+        if model is None:
             gathered.degraded.append("model_unavailable")
             return
         if not gathered.features:
             return
         try:
-            row = self.model_row(gathered.features)
-            gathered.propensity = float(self.model.predict(row)[0])
-            gathered.percentile = self.model.percentile(gathered.propensity)
-            gathered.explanation = self._explain(row)
+            row = self.model_row(gathered.features, model)
+            gathered.propensity = float(model.predict(row)[0])
+            gathered.percentile = model.percentile(gathered.propensity)
+            gathered.explanation = self._explain(row, model)
         except Exception:
-            log.exception("model %s failed to score", self.model.version)
+            log.exception("model %s failed to score", model.version)
             gathered.degraded.append("model_failed")
             gathered.propensity = gathered.percentile = gathered.explanation = None
 
-    def _explain(self, row: np.ndarray) -> ModelExplanation:
-        assert self.model is not None
-        contributions = self.model.contributions(row)[0]
-        names = self.model.features
+    def _explain(self, row: np.ndarray, model: ModelArtifact) -> ModelExplanation:
+        contributions = model.contributions(row)[0]
+        names = model.features
         top = sorted(range(len(names)), key=lambda i: -abs(contributions[i]))
         return ModelExplanation(
             bias=float(contributions[-1]),
@@ -232,13 +252,28 @@ class DecisionEngine:
             ],
         )
 
+    def _moment(self, request: PersonalizeRequest) -> datetime:
+        return (request.context.timestamp or self.clock.now()).astimezone(UTC)
+
     def gather(self, request: PersonalizeRequest, snapshot: ConfigSnapshot) -> Gathered:
-        moment = (request.context.timestamp or self.clock.now()).astimezone(UTC)
-        gathered = Gathered(moment=moment, consent=True, personal=False)
+        """What the champion knows about the user (the dry run's view)."""
+        gathered = Gathered(moment=self._moment(request), consent=True, personal=False)
         gathered.consent = self._consent(request, gathered.degraded)
-        if gathered.consent:
+        return self._gathered(request, snapshot, gathered, self.model, read=gathered.consent)
+
+    def _gathered(
+        self,
+        request: PersonalizeRequest,
+        snapshot: ConfigSnapshot,
+        gathered: Gathered,
+        model: ModelArtifact | None,
+        read: bool,
+    ) -> Gathered:
+        """Features and the model's score when `read`, then the rules' symbols."""
+        moment = gathered.moment
+        if read:
             self._read_features(request, snapshot, gathered)
-            self._score(gathered)
+            self._score(gathered, model)
         facts = DecisionFacts(
             user_id=request.user_id,
             placement=request.placement,
@@ -291,10 +326,31 @@ class DecisionEngine:
         in between must not swap it for one without that placement."""
         with DECISION_SECONDS.time():
             placement = snapshot.placements.config.placements[request.placement]
-            gathered = self.gather(request, snapshot)
-            choice = self.choose(
-                request, placement, snapshot.placements.rules[request.placement], gathered
+            gathered = Gathered(moment=self._moment(request), consent=True, personal=False)
+            gathered.consent = self._consent(request, gathered.degraded)
+            allocation = (
+                self._allocate(request, snapshot, placement, gathered)
+                if gathered.consent
+                else NOT_IN_ANY
             )
+            plan = allocation.arm
+            model = self._model_of(plan, gathered.degraded)
+            self._gathered(
+                request,
+                snapshot,
+                gathered,
+                model,
+                read=gathered.consent and not allocation.holdout,
+            )
+            rules = snapshot.placements.rules[request.placement] if plan is None else plan.rules
+            if allocation.holdout:
+                rules = ()  # the holdout sees the default variant, as before Tailor
+            choice = self.choose(
+                request, placement if plan is None else plan.placement, rules, gathered
+            )
+            probability = 1.0
+            if plan is not None and plan.arm.policy.random:
+                choice, probability = _uniform_choice(choice, self.rng)
             gathered.degraded.extend(
                 f"rule_error:{e.rule.id}" for e in choice.evaluations if e.verdict is Verdict.ERROR
             )
@@ -314,7 +370,20 @@ class DecisionEngine:
                 [e.rule.id for e in resolution.effects if e.outcome == APPLIED],
                 resolution.winning_rule,
             )
-            body = self._body(request, snapshot, placement, gathered, choice, triggers, decision_id)
+            body = self._body(
+                request,
+                snapshot,
+                placement if plan is None else plan.placement,
+                gathered,
+                choice,
+                triggers,
+                decision_id,
+                model=model,
+                allocation=allocation,
+                probability=probability,
+            )
+            if allocation.in_experiment and not allocation.sticky:
+                self._remember_exposure(request, snapshot, allocation, gathered)
             DECISIONS.labels(request.placement, body.variant.id).inc()
             for reason in body.degraded:
                 DEGRADED.labels(reason.split(":", 1)[0]).inc()
@@ -322,7 +391,7 @@ class DecisionEngine:
                 self.decisions.record(
                     DecisionRecord(
                         decision_id=decision_id,
-                        created_at=self.clock.now(),
+                        created_at=gathered.moment,
                         user_id=request.user_id,
                         placement=request.placement,
                         variant_id=body.variant.id,
@@ -331,9 +400,87 @@ class DecisionEngine:
                         degraded=body.degraded,
                         request=request.model_dump(mode="json"),
                         decision=body.model_dump(mode="json"),
+                        experiment_key=allocation.plan.experiment.key if allocation.plan else None,
+                        arm=body.experiment.arm if body.experiment else None,
+                        bucket=allocation.bucket,
+                        action_probability=probability,
                     )
                 )
             return body
+
+    # -- experiments -----------------------------------------------------------------
+
+    def _allocate(
+        self,
+        request: PersonalizeRequest,
+        snapshot: ConfigSnapshot,
+        placement: Placement,
+        gathered: Gathered,
+    ) -> Allocation:
+        """The holdout or an experiment's arm; with the assignment store down, users
+        seen before cannot be told from new ones, so everyone gets the champion."""
+        plans = snapshot.placements.experiments_on(request.placement)
+        if not plans and placement.holdout == 0:
+            return NOT_IN_ANY
+        try:
+            return allocate(
+                request.placement,
+                placement,
+                plans,
+                request.user_id,
+                gathered.moment,
+                self.assignments,
+            )
+        except Exception:
+            log.warning("experiment assignment unavailable; serving the champion", exc_info=True)
+            gathered.degraded.append("assignment_unavailable")
+            return NOT_IN_ANY
+
+    def _model_of(self, plan: ArmPlan | None, degraded: list[str]) -> ModelArtifact | None:
+        """The champion's model, none, or the arm's version (the champion's if it cannot
+        be loaded: the arm then serves as the champion, and says so)."""
+        version = plan.model if plan is not None else None
+        if version is None:
+            return self.model
+        if version == NO_MODEL:
+            return None
+        if self.model is not None and version == self.model.version:
+            return self.model
+        try:
+            if self.model_versions is None:
+                raise ModelNotFoundError(f"no model versions are served here ({version})")
+            return self.model_versions(version)
+        except Exception:
+            log.warning("arm model %s unavailable", version, exc_info=True)
+            degraded.append(f"arm_model_unavailable:{version}")
+            return self.model
+
+    def _remember_exposure(
+        self,
+        request: PersonalizeRequest,
+        snapshot: ConfigSnapshot,
+        allocation: Allocation,
+        gathered: Gathered,
+    ) -> None:
+        assert allocation.plan is not None and allocation.arm is not None
+        assert allocation.bucket is not None
+        if self.assignments is None:
+            return
+        purchases = gathered.features.get(PRE_EXPOSURE_FEATURE)
+        exposure = Exposure(
+            experiment_key=allocation.plan.experiment.key,
+            user_id=request.user_id,
+            arm=allocation.arm.arm.key,
+            bucket=allocation.bucket,
+            config_version=snapshot.version,
+            first_exposed_at=gathered.moment,
+            pre_exposure_purchases=None if purchases is None else float(purchases),
+        )
+        try:
+            self.assignments.remember(exposure)
+        except Exception:  # kept in memory by the store; its writer retries the database
+            log.warning("exposure of user %s not remembered", request.user_id, exc_info=True)
+            gathered.degraded.append("assignment_unavailable")
 
     def _body(
         self,
@@ -344,6 +491,10 @@ class DecisionEngine:
         choice: Choice,
         triggers: list[TriggerBody],
         decision_id: str,
+        *,
+        model: ModelArtifact | None,
+        allocation: Allocation,
+        probability: float,
     ) -> DecisionBody:
         resolution = choice.resolution
         chosen = resolution.winner.variant
@@ -405,8 +556,34 @@ class DecisionEngine:
             or self.features is None
             or self.features.is_cold_start(gathered.features),
             signals=signals_summary(gathered.features, choice.user),
-            model_version=self.model.version if self.model else None,
+            model_version=model.version if model else None,
             config_version=snapshot.version,
             feature_service=self.feature_service,
             degraded=gathered.degraded,
+            experiment=_experiment_body(allocation),
+            action_probability=probability,
         )
+
+
+def _experiment_body(allocation: Allocation) -> ExperimentBody | None:
+    if allocation.holdout:
+        return ExperimentBody(key=None, arm=HOLDOUT_ARM, bucket=None, sticky=False)
+    if allocation.plan is None or allocation.arm is None:
+        return None
+    return ExperimentBody(
+        key=allocation.plan.experiment.key,
+        arm=allocation.arm.arm.key,
+        bucket=allocation.bucket,
+        sticky=allocation.sticky,
+    )
+
+
+def _uniform_choice(choice: Choice, rng: random.Random) -> tuple[Choice, float]:
+    """A random arm's decision: one of the eligible variants, each as likely; the
+    scores stay in the explanation, the winner is the draw."""
+    resolution = choice.resolution
+    eligible = [candidate for candidate in resolution.candidates if candidate.eligible]
+    winner = eligible[rng.randrange(len(eligible))]
+    ordered = [winner, *(c for c in resolution.candidates if c is not winner)]
+    drawn = Resolution(ordered, winner, None, resolution.effects)
+    return Choice(choice.user, drawn, choice.evaluations, choice.triggers), 1 / len(eligible)

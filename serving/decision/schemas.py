@@ -113,6 +113,13 @@ class TriggerBody(BaseModel):
     )
 
 
+class ExperimentBody(BaseModel):
+    key: str | None = Field(description="The experiment; None for the placement's holdout.")
+    arm: str = Field(description="The arm served, or `holdout`.")
+    bucket: float | None = Field(description="The user's hash in [0, 1) for the experiment.")
+    sticky: bool = Field(description="The arm is the user's stored first exposure.")
+
+
 class DecisionBody(BaseModel):
     decision_id: str
     user_id: int
@@ -139,4 +146,12 @@ class DecisionBody(BaseModel):
     feature_service: str
     degraded: list[str] = Field(
         description="Why the decision is not fully personalized; empty when all went well."
+    )
+    experiment: ExperimentBody | None = Field(
+        None, description="The experiment arm or holdout this decision belongs to, if any."
+    )
+    action_probability: float = Field(
+        1.0,
+        description="The probability with which the served variant was chosen: 1 for a "
+        "deterministic choice, 1/n for a uniform draw among n eligible variants.",
     )

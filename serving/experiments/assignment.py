@@ -22,9 +22,29 @@ from serving.decision.placements import ArmPlan, ExperimentPlan, Placement
 HASH_VERSION = 2  # GrowthBook's current hash (fnv1a32 twice), uniform to 1e-4
 
 
+@dataclass(frozen=True)
+class Exposure:
+    """A user's first decision in an experiment: the arm that stays theirs."""
+
+    experiment_key: str
+    user_id: int
+    arm: str
+    bucket: float
+    config_version: str
+    first_exposed_at: datetime  # aware
+    pre_exposure_purchases: float | None  # CUPED's covariate: purchases_30d at exposure
+
+    def __post_init__(self) -> None:
+        if self.first_exposed_at.tzinfo is None:
+            raise ValueError("Exposure.first_exposed_at must be timezone-aware")
+
+
 class StickyAssignments(Protocol):
     def arm_of(self, experiment_key: str, user_id: int) -> str | None:
         """The arm the user was first exposed to, if any (raises if it cannot know)."""
+
+    def remember(self, exposure: Exposure) -> None:
+        """Keep a first exposure; a later one for the same user and experiment is ignored."""
 
 
 @dataclass(frozen=True)

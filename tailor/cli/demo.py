@@ -5,13 +5,22 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Annotated
 
 import duckdb
 import typer
+import yaml
 from rich.table import Table
 
 from tailor.cli.app import app, console, load_settings
+from tailor.cli.experiment_commands import (
+    data_end,
+    experiment_report,
+    print_results,
+    print_simulation,
+    run_simulation,
+)
 from tailor.cli.pipeline_commands import (
     apply_step,
     generate_step,
@@ -63,6 +72,28 @@ class SampleDecision:
 
 
 UNKNOWN_USER = 10**12  # no such user: shows the cold-start decision
+DEMO_EXPERIMENT = "homepage_policies"
+DEMO_PLACEMENT = "homepage_banner"
+DEMO_DAYS = 7
+DEMO_HOLDOUT = 0.05
+
+
+def with_demo_experiment(settings: TailorSettings) -> TailorSettings:
+    """The placements in force, with the demo's experiment running and a holdout on its
+    placement, written beside the data: the shipped file keeps it as a draft."""
+    from serving.decision.placements import placements_path
+
+    document = yaml.safe_load(placements_path(settings.serving.placements_file).read_text())
+    document["version"] = f"{document['version']}+demo"
+    document["placements"][DEMO_PLACEMENT]["holdout"] = DEMO_HOLDOUT
+    for experiment in document.get("experiments", []):
+        if experiment["key"] == DEMO_EXPERIMENT:
+            experiment["status"] = "running"
+    path = settings.data_dir / "demo_placements.yaml"
+    path.write_text(yaml.safe_dump(document, sort_keys=False))
+    return settings.model_copy(
+        update={"serving": settings.serving.model_copy(update={"placements_file": path})}
+    )
 
 
 def sample_decisions(settings: TailorSettings) -> list[SampleDecision]:
@@ -146,6 +177,9 @@ def demo(
         bool, typer.Option("--serve/--no-serve", help="Keep the API up after the run.")
     ] = True,
     users: Annotated[int | None, typer.Option(help="Number of users to simulate.")] = None,
+    visits_per_day: Annotated[
+        int, typer.Option(min=1, help="Visits per simulated day of the experiment.")
+    ] = 1500,
 ) -> None:
     """Run the whole flow on generated data, print sample decisions, then serve."""
     from pipelines.materialize import FULL_HISTORY_START
@@ -155,18 +189,26 @@ def demo(
     config = settings.generator
     if users is not None:
         config = GeneratorSettings.model_validate(config.model_dump() | {"users": users})
-    console.rule("1/6 generate")
+    console.rule("1/7 generate")
     generate_step(settings, config)
-    console.rule("2/6 transform (dbt)")
+    console.rule("2/7 transform (dbt)")
     transform_step(settings)
-    console.rule("3/6 apply (Feast)")
+    console.rule("3/7 apply (Feast)")
     apply_step(settings)
-    console.rule("4/6 materialize")
+    console.rule("4/7 materialize")
     materialize_step(settings, FULL_HISTORY_START, None)
-    console.rule("5/6 train")
+    console.rule("5/7 train")
     train_step(settings)
-    console.rule("6/6 sample decisions")
+    console.rule("6/7 sample decisions")
     console.print(decisions_table(sample_decisions(settings)))
+    console.rule(f"7/7 experiment {DEMO_EXPERIMENT}: a simulated week")
+    settings = with_demo_experiment(settings)
+    end = data_end(settings)
+    start = datetime(end.year, end.month, end.day, tzinfo=UTC) - timedelta(days=DEMO_DAYS)
+    print_simulation(
+        run_simulation(settings, DEMO_PLACEMENT, start, DEMO_DAYS, visits_per_day, seed=7)
+    )
+    print_results(experiment_report(settings, DEMO_EXPERIMENT))
     console.print(f"whole flow: {time.perf_counter() - started:.0f} s")
     if serve:
         console.print(

@@ -1,6 +1,12 @@
 """The `tailor` entry point. Importing a command module registers its commands."""
 
-from tailor.cli import db_commands, demo, pipeline_commands, serving_commands  # noqa: F401
+from tailor.cli import (  # noqa: F401
+    db_commands,
+    demo,
+    experiment_commands,
+    pipeline_commands,
+    serving_commands,
+)
 from tailor.cli.app import app
 
 if __name__ == "__main__":

@@ -1,75 +1,58 @@
-"""POST /v1/events: live events, each validated on its own, onto the event bus."""
+"""POST /v1/events: live events, each validated on its own, onto the event bus; a
+purchase naming its decision is also that decision's conversion."""
 
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
 from typing import Any
 
 from fastapi import APIRouter, Body
 from fastapi.responses import JSONResponse
-from pydantic import ValidationError
 
-from serving.api.deps import BusDep, EngineDep, SettingsDep
-from serving.api.schemas import EventError, EventsAccepted
+from serving.api.batches import not_ahead_of, too_many, validated
+from serving.api.deps import BusDep, EngineDep, ServicesDep, SettingsDep
+from serving.api.schemas import BatchAccepted
 from tailor.core.events import Event
+from tailor.core.outcome import Outcome
 
 log = logging.getLogger(__name__)
 
 router = APIRouter(tags=["events"])
 
 
+def conversion_of(event: Event) -> Outcome | None:
+    """The outcome a purchase with a decision id stands for; its id derives from the
+    event's, so a re-posted event is still one conversion."""
+    if event.event_type != "purchase" or event.decision_id is None:
+        return None
+    return Outcome(
+        outcome_id=f"event:{event.event_id}",
+        decision_id=event.decision_id,
+        type="conversion",
+        value=event.price,
+        ts=event.ts,
+    )
+
+
 @router.post(
     "/v1/events",
-    response_model=EventsAccepted,
-    responses={422: {"model": EventsAccepted}, 413: {}, 503: {}},
+    response_model=BatchAccepted,
+    responses={422: {"model": BatchAccepted}, 413: {}, 503: {}},
 )
 def ingest_events(
     settings: SettingsDep,
     bus: BusDep,
     engine: EngineDep,
+    services: ServicesDep,
     body: dict[str, Any] | list[Any] = Body(description="One canonical event, or a list of them."),
 ) -> Any:
     """Validate each event; the valid ones go to the stream, the others are named."""
     items = body if isinstance(body, list) else [body]
-    limit = settings.stream.max_batch_events
-    if len(items) > limit:
-        return JSONResponse(
-            status_code=413,
-            content={
-                "detail": f"{len(items)} events in one request; send at most {limit} per batch"
-            },
-        )
-    accepted: list[Event] = []
-    errors: list[EventError] = []
-    now = engine.clock.now()
-    allowed_ahead = settings.stream.max_future_seconds
-    latest = now + timedelta(seconds=allowed_ahead)
-    for index, item in enumerate(items):
-        try:
-            event = Event.model_validate(item)
-        except ValidationError as error:
-            errors.extend(
-                EventError(
-                    index=index,
-                    field=".".join(str(part) for part in issue["loc"]) or "<event>",
-                    message=issue["msg"],
-                )
-                for issue in error.errors()
-            )
-            continue
-        if event.ts > latest:  # one such event would hide the user's later ones
-            errors.append(
-                EventError(
-                    index=index,
-                    field="ts",
-                    message=f"is {(event.ts - now).total_seconds():.0f} s ahead of the "
-                    f"server's clock, more than the {allowed_ahead} s allowed "
-                    "(stream.max_future_seconds); check the sender's clock",
-                )
-            )
-            continue
-        accepted.append(event)
+    refused = too_many(len(items), settings.stream.max_batch_events, "events")
+    if refused is not None:
+        return refused
+    check = not_ahead_of(engine.clock.now(), settings.stream.max_future_seconds)
+    accepted, errors = validated(items, Event, check)
     if accepted:
         try:
             bus.publish(accepted)
@@ -82,7 +65,10 @@ def ingest_events(
                     "was accepted, retry the whole batch"
                 },
             )
-    result = EventsAccepted(
+        for event in accepted:
+            if (conversion := conversion_of(event)) is not None:
+                services.outcome_log.record(conversion)
+    result = BatchAccepted(
         accepted=len(accepted), rejected=len(items) - len(accepted), errors=errors
     )
     if not accepted:

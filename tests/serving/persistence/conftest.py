@@ -1,4 +1,4 @@
-"""Fixtures of the serving tests: each module gets one SQLite and one PostgreSQL database."""
+"""Fixtures of the persistence tests: an emptied trigger outbox."""
 
 from __future__ import annotations
 
@@ -9,16 +9,6 @@ from sqlalchemy import Engine, delete
 
 from tailor.core.database.engine import open_database
 from tailor.core.database.schema import trigger_outbox
-from tests.support.required import scratch_database
-
-
-@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
-def database_url(request: pytest.FixtureRequest, tmp_path_factory) -> Iterator[str]:
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path_factory.mktemp('sqlite') / 'decisions.db'}"
-    else:
-        with scratch_database() as url:
-            yield url
 
 
 @pytest.fixture

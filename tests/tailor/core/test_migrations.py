@@ -31,16 +31,6 @@ from tailor.core.database.migrations import (
 )
 from tailor.core.database.schema import TABLE_PREFIX, decisions, metadata
 from tests.support.databases import emptied, previous_release_tables
-from tests.support.required import scratch_database
-
-
-@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
-def database_url(request: pytest.FixtureRequest, tmp_path_factory) -> Iterator[str]:
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path_factory.mktemp('migrations') / 'decisions.db'}"
-    else:
-        with scratch_database() as url:
-            yield url
 
 
 @pytest.fixture

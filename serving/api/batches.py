@@ -1,0 +1,71 @@
+"""Batches of items validated one by one: the valid ones go on, the others are named by
+their index and field. `/v1/events` and `/v1/outcomes` answer alike."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import Any, TypeVar
+
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ValidationError
+
+from serving.api.schemas import ItemError
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def too_many(count: int, limit: int, what: str) -> JSONResponse | None:
+    if count <= limit:
+        return None
+    return JSONResponse(
+        status_code=413,
+        content={"detail": f"{count} {what} in one request; send at most {limit} per batch"},
+    )
+
+
+def validated(
+    items: list[Any], model: type[M], check: Callable[[M], ItemError | None] | None = None
+) -> tuple[list[M], list[ItemError]]:
+    """Each item as `model`, then through `check` (given its index later); the errors
+    name the item and the field."""
+    accepted: list[M] = []
+    errors: list[ItemError] = []
+    for index, item in enumerate(items):
+        try:
+            parsed = model.model_validate(item)
+        except ValidationError as error:
+            errors.extend(
+                ItemError(
+                    index=index,
+                    field=".".join(str(part) for part in issue["loc"]) or "<item>",
+                    message=issue["msg"],
+                )
+                for issue in error.errors()
+            )
+            continue
+        problem = check(parsed) if check is not None else None
+        if problem is not None:
+            errors.append(problem.model_copy(update={"index": index}))
+            continue
+        accepted.append(parsed)
+    return accepted, errors
+
+
+def not_ahead_of(now: datetime, allowed_ahead: int) -> Callable[[Any], ItemError | None]:
+    """A check refusing a `ts` more than `allowed_ahead` seconds after `now`: one such
+    event would hide the user's later ones, one such outcome would outlive its window."""
+    latest = now + timedelta(seconds=allowed_ahead)
+
+    def check(item: Any) -> ItemError | None:
+        if item.ts <= latest:
+            return None
+        return ItemError(
+            index=0,
+            field="ts",
+            message=f"is {(item.ts - now).total_seconds():.0f} s ahead of the server's clock, "
+            f"more than the {allowed_ahead} s allowed (stream.max_future_seconds); check the "
+            "sender's clock",
+        )
+
+    return check

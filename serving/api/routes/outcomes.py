@@ -1,0 +1,53 @@
+"""POST /v1/outcomes: what users did after decisions (impressions, clicks, conversions)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Body
+from fastapi.responses import JSONResponse
+
+from serving.api.batches import not_ahead_of, too_many, validated
+from serving.api.deps import EngineDep, ServicesDep, SettingsDep
+from serving.api.schemas import BatchAccepted, OutcomeBody
+from tailor.core.outcome import Outcome
+
+router = APIRouter(tags=["outcomes"])
+
+
+@router.post(
+    "/v1/outcomes",
+    response_model=BatchAccepted,
+    responses={422: {"model": BatchAccepted}, 413: {}},
+)
+def record_outcomes(
+    settings: SettingsDep,
+    engine: EngineDep,
+    services: ServicesDep,
+    body: dict[str, Any] | list[Any] = Body(description="One outcome, or a list of them."),
+) -> Any:
+    """Validate each outcome; the valid ones are attributed to their decisions off the
+    request path (outside the type's window, or for an unknown decision, they are
+    counted by reason and not stored). Posting the same `outcome_id` again is harmless."""
+    items = body if isinstance(body, list) else [body]
+    refused = too_many(len(items), settings.outcomes.max_batch, "outcomes")
+    if refused is not None:
+        return refused
+    check = not_ahead_of(engine.clock.now(), settings.stream.max_future_seconds)
+    accepted, errors = validated(items, OutcomeBody, check)
+    for outcome in accepted:
+        services.outcome_log.record(
+            Outcome(
+                outcome_id=outcome.outcome_id,
+                decision_id=outcome.decision_id,
+                type=outcome.type,
+                value=outcome.value,
+                ts=outcome.ts,
+            )
+        )
+    result = BatchAccepted(
+        accepted=len(accepted), rejected=len(items) - len(accepted), errors=errors
+    )
+    if not accepted:
+        return JSONResponse(status_code=422, content=result.model_dump())
+    return result

@@ -1,0 +1,119 @@
+"""Sticky experiment assignments: each user's first exposure, kept in the database.
+
+The request path asks for a user's stored arm: from memory when this process has seen
+the user (an LRU of `cache_size` entries), else one primary-key lookup. A first
+exposure is remembered at once in memory and written off the request path (a
+`DurableWriter`, so an outage spills it to disk); the first write wins, whichever
+replica makes it.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Connection, Engine, select
+
+from serving.experiments.assignment import Exposure
+from serving.persistence.durable_writer import DurableWriter
+from tailor.core.database.engine import insert_ignoring_conflicts
+from tailor.core.database.schema import assignments
+
+CACHE_SIZE = 200_000  # users x experiments remembered per process (~40 MB)
+
+
+class _Exposures:
+    name = "assignments"
+
+    def __init__(self, engine: Engine) -> None:
+        self._insert = insert_ignoring_conflicts(engine, assignments)
+
+    def key(self, exposure: Exposure) -> tuple[str, int]:
+        return exposure.experiment_key, exposure.user_id
+
+    def to_json(self, exposure: Exposure) -> dict[str, Any]:
+        return {**vars(exposure), "first_exposed_at": exposure.first_exposed_at.isoformat()}
+
+    def from_json(self, data: dict[str, Any]) -> Exposure:
+        moment = datetime.fromisoformat(data["first_exposed_at"])
+        return Exposure(**{**data, "first_exposed_at": moment})
+
+    def write(self, connection: Connection, batch: list[Exposure]) -> list[Exposure]:
+        connection.execute(self._insert, [vars(exposure) for exposure in batch])
+        return []
+
+
+class AssignmentStore:
+    def __init__(
+        self,
+        engine: Engine,
+        *,
+        flush_seconds: float,
+        batch_size: int,
+        queue_max: int,
+        spill_dir: Path,
+        auto_migrate: bool = True,
+        cache_size: int = CACHE_SIZE,
+    ) -> None:
+        self._engine = engine
+        self._writer = DurableWriter(
+            engine,
+            _Exposures(engine),
+            flush_seconds=flush_seconds,
+            batch_size=batch_size,
+            queue_max=queue_max,
+            spill_dir=spill_dir,
+            auto_migrate=auto_migrate,
+        )
+        self._known: OrderedDict[tuple[str, int], str] = OrderedDict()
+        self._cache_size = cache_size
+        self._lock = threading.Lock()
+
+    def arm_of(self, experiment_key: str, user_id: int) -> str | None:
+        key = (experiment_key, user_id)
+        with self._lock:
+            arm = self._known.get(key)
+            if arm is not None:
+                self._known.move_to_end(key)
+                return arm
+        pending = self._writer.pending(key)
+        if pending is not None:
+            return pending.arm
+        with self._engine.connect() as connection:  # SQLAlchemyError: the caller degrades
+            arm = connection.execute(
+                select(assignments.c.arm).where(
+                    assignments.c.experiment_key == experiment_key,
+                    assignments.c.user_id == user_id,
+                )
+            ).scalar_one_or_none()
+        if arm is not None:
+            self._cache(key, arm)
+        return arm
+
+    def remember(self, exposure: Exposure) -> None:
+        key = (exposure.experiment_key, exposure.user_id)
+        with self._lock:
+            if key in self._known:
+                return
+        self._cache(key, exposure.arm)
+        self._writer.record(exposure)
+
+    def _cache(self, key: tuple[str, int], arm: str) -> None:
+        with self._lock:
+            self._known[key] = arm
+            self._known.move_to_end(key)
+            while len(self._known) > self._cache_size:
+                self._known.popitem(last=False)
+
+    @property
+    def backlog(self) -> int:
+        return self._writer.backlog
+
+    def flush(self, timeout: float = 10.0) -> bool:
+        return self._writer.flush(timeout)
+
+    def close(self) -> None:
+        self._writer.close()

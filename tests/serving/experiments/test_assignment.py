@@ -1,0 +1,161 @@
+"""Assignment: GrowthBook's buckets, stable as coverage grows, sticky through weight
+changes and stopped arms (first exposures in real databases), and a holdout that joins
+no experiment."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterator
+from datetime import UTC, datetime
+
+import pytest
+import yaml
+from growthbook import Experiment as GrowthBookExperiment
+from growthbook import GrowthBook
+
+from serving.decision.engine import DecisionEngine
+from serving.decision.placements import SHIPPED_PLACEMENTS_FILE, LoadedPlacements, load_placements
+from serving.experiments.assignment import Exposure, allocate, arm_by_hash, in_holdout
+from serving.persistence.assignments import AssignmentStore
+from tailor.core.database.engine import open_database
+
+SYMBOLS = DecisionEngine.symbols_for(None)
+MOMENT = datetime(2026, 3, 4, 10, tzinfo=UTC)
+USERS = range(1, 10_001)
+
+
+def _loaded(tmp_path, **experiment) -> LoadedPlacements:
+    document = yaml.safe_load(SHIPPED_PLACEMENTS_FILE.read_text())
+    document["experiments"] = [
+        {
+            "key": "exp",
+            "placement": "homepage_banner",
+            "status": "running",
+            "arms": [{"key": "a"}, {"key": "b"}, {"key": "c", "weight": 2}],
+        }
+        | experiment
+    ]
+    path = tmp_path / "placements.yaml"
+    path.write_text(yaml.safe_dump(document))
+    return load_placements(path, SYMBOLS)
+
+
+def test_arms_are_the_ones_growthbooks_sdk_picks_for_10000_users(tmp_path):
+    plan = _loaded(
+        tmp_path,
+        coverage=0.8,
+        seed="seed-1",
+        namespace={"name": "homepage", "range": [0.1, 0.9]},
+    ).experiments["exp"]
+    reference = GrowthBookExperiment(
+        key="exp",
+        variations=[0, 1, 2],
+        weights=[0.25, 0.25, 0.5],
+        coverage=0.8,
+        namespace=("homepage", 0.1, 0.9),
+        hashVersion=2,
+        seed="seed-1",
+    )
+    ours, theirs = [], []
+    for user in USERS:
+        arm, bucket = arm_by_hash(plan, user)
+        ours.append(None if arm is None else plan.arms.index(arm))
+        result = GrowthBook(attributes={"id": str(user)}).run(reference)
+        theirs.append(result.variationId if result.inExperiment else None)
+        if result.inExperiment:
+            assert bucket == pytest.approx(result.bucket, abs=1e-12)
+    assert ours == theirs
+    counts = Counter(ours)
+    assert 0.3 < counts[None] / len(USERS) < 0.45  # outside the namespace or the coverage
+
+
+def test_growing_coverage_never_moves_anyone(tmp_path):
+    half = _loaded(tmp_path, coverage=0.5).experiments["exp"]
+    most = _loaded(tmp_path, coverage=0.8).experiments["exp"]
+    before = {user: arm_by_hash(half, user)[0] for user in USERS}
+    after = {user: arm_by_hash(most, user)[0] for user in USERS}
+    assigned = [user for user, arm in before.items() if arm is not None]
+    assert len(assigned) > 4000
+    assert all(after[user].arm.key == before[user].arm.key for user in assigned)
+    assert sum(arm is not None for arm in after.values()) > len(assigned)
+
+
+@pytest.fixture
+def store(database_url: str, tmp_path) -> Iterator[AssignmentStore]:
+    engine = open_database(database_url)
+    store = AssignmentStore(
+        engine, flush_seconds=0.05, batch_size=100, queue_max=10_000, spill_dir=tmp_path
+    )
+    yield store
+    store.close()
+    engine.dispose()
+
+
+def _expose(store: AssignmentStore, loaded: LoadedPlacements, users: range) -> dict[int, str]:
+    placement = loaded.config.placements["homepage_banner"]
+    plans = loaded.experiments_on("homepage_banner")
+    arms = {}
+    for user in users:
+        allocation = allocate("homepage_banner", placement, plans, user, MOMENT, store)
+        if allocation.arm is None:
+            continue
+        arms[user] = allocation.arm.arm.key
+        if not allocation.sticky:
+            store.remember(
+                Exposure("exp", user, arms[user], allocation.bucket, loaded.version, MOMENT, 0.0)
+            )
+    return arms
+
+
+def test_a_weight_change_or_a_stopped_arm_never_moves_an_exposed_user(store, tmp_path):
+    exposed = _expose(store, _loaded(tmp_path, seed=f"s-{tmp_path.name}"), range(1, 2001))
+    assert store.flush()
+    reweighted = _loaded(
+        tmp_path,
+        seed=f"s-{tmp_path.name}",
+        arms=[{"key": "a", "weight": 5}, {"key": "b", "stopped": True}, {"key": "c"}],
+    )
+    again = _expose(store, reweighted, range(1, 4001))
+    assert {user: again[user] for user in exposed} == exposed
+    newcomers = Counter(again[user] for user in range(2001, 4001))
+    assert newcomers["b"] == 0 and newcomers["a"] > 3 * newcomers["c"]
+
+
+def test_a_restarted_process_reads_the_first_exposure_from_the_database(
+    store, tmp_path, database_url
+):
+    loaded = _loaded(tmp_path, seed=f"r-{tmp_path.name}")
+    exposed = _expose(store, loaded, range(1, 301))
+    assert store.flush()
+    engine = open_database(database_url)
+    fresh = AssignmentStore(
+        engine, flush_seconds=0.05, batch_size=100, queue_max=100, spill_dir=tmp_path / "other"
+    )
+    try:
+        assert all(fresh.arm_of("exp", user) == arm for user, arm in exposed.items())
+        assert fresh.arm_of("exp", 10**9) is None
+    finally:
+        fresh.close()
+        engine.dispose()
+
+
+def test_the_holdout_gets_no_experiment(tmp_path):
+    loaded = _loaded(tmp_path)
+    placement = loaded.config.placements["homepage_banner"].model_copy(update={"holdout": 0.05})
+    plans = loaded.experiments_on("homepage_banner")
+    held = [user for user in USERS if in_holdout("homepage_banner", placement, user)]
+    assert 0.04 < len(held) / len(USERS) < 0.06
+    for user in held:
+        allocation = allocate("homepage_banner", placement, plans, user, MOMENT, None)
+        assert allocation.holdout and allocation.arm is None
+
+
+def test_an_experiment_outside_its_dates_or_not_running_assigns_nobody(tmp_path):
+    ended = _loaded(tmp_path, end="2026-03-01T00:00:00Z")
+    draft = _loaded(tmp_path, status="draft")
+    for loaded in (ended, draft):
+        placement = loaded.config.placements["homepage_banner"]
+        allocation = allocate(
+            "homepage_banner", placement, loaded.experiments_on("homepage_banner"), 7, MOMENT, None
+        )
+        assert allocation.arm is None and not allocation.holdout
