@@ -70,6 +70,10 @@ class HealthBody(BaseModel):
     decision_log_backlog: int = Field(
         description="Decisions not yet in the database; growing means it is down or slow."
     )
+    outcome_log_backlog: int = Field(
+        description="Outcomes not yet attributed and stored (waiting for the database, or "
+        "for their decision to reach it)."
+    )
 
 
 class BaselineRequest(BaseModel):

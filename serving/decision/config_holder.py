@@ -50,7 +50,16 @@ def _snapshot(placements: LoadedPlacements) -> ConfigSnapshot:
     categories = sorted(
         {v.category for p in config.values() for v in p.variants if v.category is not None}
     )
-    rules = {name: [rule.id for rule in placement.rules] for name, placement in config.items()}
+    rules = {  # an experiment arm's rule set counts under the same placement
+        name: list(
+            dict.fromkeys(
+                rule.id
+                for rules in (placement.rules, *placement.rule_sets.values())
+                for rule in rules
+            )
+        )
+        for name, placement in config.items()
+    }
     return ConfigSnapshot(
         placements, RuleStats(placements.version, rules), categories, datetime.now(UTC)
     )

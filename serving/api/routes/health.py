@@ -41,4 +41,5 @@ def health(settings: SettingsDep, services: ServicesDep, records: RunRecordsDep)
         last_materialization=last_run.finished_at if last_run else None,
         config_reload_rejected=engine.config.last_rejection is not None,
         decision_log_backlog=services.decision_log.backlog,
+        outcome_log_backlog=services.outcome_log.backlog,
     )
