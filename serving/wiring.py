@@ -22,6 +22,7 @@ from serving.decision.features import OnlineFeatures
 from serving.decision.placements import placements_path
 from serving.persistence.assignments import AssignmentStore
 from serving.persistence.decision_log import DecisionLog
+from serving.persistence.durable_writer import WriterOptions
 from serving.persistence.opt_outs import OptOutList
 from serving.persistence.outbox import Outbox, TriggerDispatcher
 from serving.persistence.outcome_log import OutcomeLog
@@ -124,27 +125,18 @@ def build_services(
     decisions = settings.decisions
     webhook = str(decisions.webhook_url) if decisions.webhook_url else None
     outbox = Outbox(database, webhook)
-    decision_log = DecisionLog(
-        database,
+    writers = WriterOptions(
+        spill_dir=settings.decision_spill_dir,
         flush_seconds=decisions.log_flush_seconds,
         batch_size=decisions.log_batch_size,
         queue_max=decisions.log_queue_max,
-        spill_dir=settings.decision_spill_dir,
         auto_migrate=decisions.auto_migrate,
     )
+    decision_log = DecisionLog(database, writers)
     trigger_spool = TriggerSpool(outbox, settings.trigger_spool_dir)
     opt_outs = OptOutList(database, decisions.opt_out_refresh_seconds)
-    outcome_log = OutcomeLog(
-        database, settings.outcomes, settings.decision_spill_dir, decisions.auto_migrate
-    )
-    assignments = AssignmentStore(
-        database,
-        flush_seconds=decisions.log_flush_seconds,
-        batch_size=decisions.log_batch_size,
-        queue_max=decisions.log_queue_max,
-        spill_dir=settings.decision_spill_dir,
-        auto_migrate=decisions.auto_migrate,
-    )
+    outcome_log = OutcomeLog(database, settings.outcomes, writers)
+    assignments = AssignmentStore(database, writers)
     engine = DecisionEngine(
         config,
         _online_features(settings, store, feature_service_for(model), config.current.categories),

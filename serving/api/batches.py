@@ -10,7 +10,7 @@ from typing import Any, TypeVar
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ValidationError
 
-from serving.api.schemas import ItemError
+from serving.api.schemas import BatchAccepted, ItemError
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -69,3 +69,11 @@ def not_ahead_of(now: datetime, allowed_ahead: int) -> Callable[[Any], ItemError
         )
 
     return check
+
+
+def answer(items: int, accepted: int, errors: list[ItemError]) -> Any:
+    """200 with the counts and the errors; 422 (same body) when nothing was valid."""
+    result = BatchAccepted(accepted=accepted, rejected=items - accepted, errors=errors)
+    if not accepted:
+        return JSONResponse(status_code=422, content=result.model_dump())
+    return result

@@ -12,13 +12,12 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Connection, Engine, select
 
 from serving.experiments.assignment import Exposure
-from serving.persistence.durable_writer import DurableWriter
+from serving.persistence.durable_writer import DurableWriter, WriterOptions
 from tailor.core.database.engine import insert_ignoring_conflicts
 from tailor.core.database.schema import assignments
 
@@ -48,26 +47,10 @@ class _Exposures:
 
 class AssignmentStore:
     def __init__(
-        self,
-        engine: Engine,
-        *,
-        flush_seconds: float,
-        batch_size: int,
-        queue_max: int,
-        spill_dir: Path,
-        auto_migrate: bool = True,
-        cache_size: int = CACHE_SIZE,
+        self, engine: Engine, options: WriterOptions, cache_size: int = CACHE_SIZE
     ) -> None:
         self._engine = engine
-        self._writer = DurableWriter(
-            engine,
-            _Exposures(engine),
-            flush_seconds=flush_seconds,
-            batch_size=batch_size,
-            queue_max=queue_max,
-            spill_dir=spill_dir,
-            auto_migrate=auto_migrate,
-        )
+        self._writer = DurableWriter(engine, _Exposures(engine), options)
         self._known: OrderedDict[tuple[str, int], str] = OrderedDict()
         self._cache_size = cache_size
         self._lock = threading.Lock()

@@ -3,13 +3,12 @@ it (a `DurableWriter`: buffered, batched, spilled to disk through an outage)."""
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Connection, Engine, select
 from sqlalchemy.exc import SQLAlchemyError
 
-from serving.persistence.durable_writer import DurableWriter
+from serving.persistence.durable_writer import DurableWriter, WriterOptions
 from tailor.core.database.engine import insert_ignoring_conflicts
 from tailor.core.database.schema import decisions
 from tailor.core.decision_record import DecisionRecord
@@ -40,25 +39,8 @@ class _Decisions:
 
 
 class DecisionLog(DurableWriter[DecisionRecord]):
-    def __init__(
-        self,
-        engine: Engine,
-        *,
-        flush_seconds: float,
-        batch_size: int,
-        queue_max: int,
-        spill_dir: Path,
-        auto_migrate: bool = True,
-    ) -> None:
-        super().__init__(
-            engine,
-            _Decisions(engine),
-            flush_seconds=flush_seconds,
-            batch_size=batch_size,
-            queue_max=queue_max,
-            spill_dir=spill_dir,
-            auto_migrate=auto_migrate,
-        )
+    def __init__(self, engine: Engine, options: WriterOptions) -> None:
+        super().__init__(engine, _Decisions(engine), options)
         self._engine = engine
 
     def get(self, decision_id: str) -> DecisionRecord | None:

@@ -22,6 +22,7 @@ import os
 import threading
 import time
 from collections.abc import Callable, Hashable
+from dataclasses import dataclass
 from itertools import islice
 from pathlib import Path
 from typing import Any, Generic, Protocol, TypeVar
@@ -45,6 +46,18 @@ WRITE_ERRORS = Counter("tailor_log_write_errors", "Failed batch writes (retried)
 REJECTED = Counter("tailor_log_rejected", "Records the database refused outright", ["log"])
 
 MAX_RETRY_SECONDS = 30.0
+
+
+@dataclass(frozen=True)
+class WriterOptions:
+    """How a writer batches and where it spills: the same for every log of a process
+    (settings `decisions.log_*`)."""
+
+    spill_dir: Path
+    flush_seconds: float = 0.2
+    batch_size: int = 500
+    queue_max: int = 100_000
+    auto_migrate: bool = True
 
 
 class RecordKind(Protocol[T]):
@@ -101,24 +114,14 @@ class _SpillFiles:
 
 
 class DurableWriter(Generic[T]):
-    def __init__(
-        self,
-        engine: Engine,
-        kind: RecordKind[T],
-        *,
-        flush_seconds: float,
-        batch_size: int,
-        queue_max: int,
-        spill_dir: Path,
-        auto_migrate: bool = True,
-    ) -> None:
+    def __init__(self, engine: Engine, kind: RecordKind[T], options: WriterOptions) -> None:
         self._engine = engine
         self._kind = kind
-        self._auto_migrate = auto_migrate
-        self._flush_seconds = flush_seconds
-        self._batch_size = batch_size
-        self._queue_max = queue_max
-        self._spill = _SpillFiles(spill_dir, kind.name)
+        self._auto_migrate = options.auto_migrate
+        self._flush_seconds = options.flush_seconds
+        self._batch_size = options.batch_size
+        self._queue_max = options.queue_max
+        self._spill = _SpillFiles(options.spill_dir, kind.name)
         # key -> (sequence, record), oldest first: both the write queue and the lookup
         # index for records not yet in the database.
         self._pending: dict[Hashable, tuple[int, T]] = {}
@@ -134,7 +137,7 @@ class DurableWriter(Generic[T]):
         # was prepared.
         self._schema_ready = False
         self._failing = False
-        self._retry_delay = flush_seconds
+        self._retry_delay = options.flush_seconds
         self._next_attempt = time.monotonic()
         BACKLOG.labels(kind.name).set_function(lambda: self.backlog)
         self._written = WRITTEN.labels(kind.name)

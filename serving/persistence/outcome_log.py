@@ -13,13 +13,12 @@ from __future__ import annotations
 
 import time
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
 from prometheus_client import Counter
 from sqlalchemy import Connection, Engine, select
 
-from serving.persistence.durable_writer import DurableWriter
+from serving.persistence.durable_writer import DurableWriter, WriterOptions
 from tailor.core.database.engine import insert_ignoring_conflicts
 from tailor.core.database.schema import decisions, outcomes, utc_now
 from tailor.core.outcome import Outcome
@@ -96,19 +95,5 @@ class _Outcomes:
 
 
 class OutcomeLog(DurableWriter[Outcome]):
-    def __init__(
-        self,
-        engine: Engine,
-        settings: OutcomeSettings,
-        spill_dir: Path,
-        auto_migrate: bool = True,
-    ) -> None:
-        super().__init__(
-            engine,
-            _Outcomes(engine, settings),
-            flush_seconds=settings.log_flush_seconds,
-            batch_size=settings.log_batch_size,
-            queue_max=settings.log_queue_max,
-            spill_dir=spill_dir,
-            auto_migrate=auto_migrate,
-        )
+    def __init__(self, engine: Engine, settings: OutcomeSettings, options: WriterOptions) -> None:
+        super().__init__(engine, _Outcomes(engine, settings), options)

@@ -162,13 +162,15 @@ class DecisionSettings(BaseModel):
         "the registry's PostgreSQL database on the redis profile.",
     )
     log_flush_seconds: float = Field(
-        0.2, gt=0, description="The log writer commits buffered decisions at least this often."
+        0.2,
+        gt=0,
+        description="The logs (decisions, outcomes, assignments) commit at least this often.",
     )
-    log_batch_size: int = Field(500, ge=1, description="Decisions per INSERT batch.")
+    log_batch_size: int = Field(500, ge=1, description="Rows per INSERT batch.")
     log_queue_max: int = Field(
         100_000,
         ge=1,
-        description="Decisions buffered while the database is slow or down; beyond this "
+        description="Rows each log buffers while the database is slow or down; beyond this "
         "they spill to <data_dir>/decision_spill/ and are replayed later.",
     )
     webhook_url: HttpUrl | None = Field(
@@ -216,11 +218,6 @@ class OutcomeSettings(BaseModel):
         "(another replica's log may not have flushed yet) before it counts as unknown.",
     )
     max_batch: int = Field(1000, ge=1, description="Largest POST /v1/outcomes batch.")
-    log_flush_seconds: float = Field(0.2, gt=0)
-    log_batch_size: int = Field(500, ge=1)
-    log_queue_max: int = Field(
-        100_000, ge=1, description="Outcomes buffered in memory; beyond, they spill to disk."
-    )
 
 
 class ExperimentSettings(BaseModel):

@@ -9,7 +9,7 @@ from typing import Any
 from fastapi import APIRouter, Body
 from fastapi.responses import JSONResponse
 
-from serving.api.batches import not_ahead_of, too_many, validated
+from serving.api.batches import answer, not_ahead_of, too_many, validated
 from serving.api.deps import BusDep, EngineDep, ServicesDep, SettingsDep
 from serving.api.schemas import BatchAccepted
 from tailor.core.events import Event
@@ -68,9 +68,4 @@ def ingest_events(
         for event in accepted:
             if (conversion := conversion_of(event)) is not None:
                 services.outcome_log.record(conversion)
-    result = BatchAccepted(
-        accepted=len(accepted), rejected=len(items) - len(accepted), errors=errors
-    )
-    if not accepted:
-        return JSONResponse(status_code=422, content=result.model_dump())
-    return result
+    return answer(len(items), len(accepted), errors)

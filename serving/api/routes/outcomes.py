@@ -5,9 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Body
-from fastapi.responses import JSONResponse
 
-from serving.api.batches import not_ahead_of, too_many, validated
+from serving.api.batches import answer, not_ahead_of, too_many, validated
 from serving.api.deps import EngineDep, ServicesDep, SettingsDep
 from serving.api.schemas import BatchAccepted, OutcomeBody
 from tailor.core.outcome import Outcome
@@ -45,9 +44,4 @@ def record_outcomes(
                 ts=outcome.ts,
             )
         )
-    result = BatchAccepted(
-        accepted=len(accepted), rejected=len(items) - len(accepted), errors=errors
-    )
-    if not accepted:
-        return JSONResponse(status_code=422, content=result.model_dump())
-    return result
+    return answer(len(items), len(accepted), errors)

@@ -17,6 +17,7 @@ from serving.decision.engine import DecisionEngine
 from serving.decision.placements import SHIPPED_PLACEMENTS_FILE, LoadedPlacements, load_placements
 from serving.experiments.assignment import Exposure, allocate, arm_by_hash, in_holdout
 from serving.persistence.assignments import AssignmentStore
+from serving.persistence.durable_writer import WriterOptions
 from tailor.core.database.engine import open_database
 
 SYMBOLS = DecisionEngine.symbols_for(None)
@@ -83,9 +84,7 @@ def test_growing_coverage_never_moves_anyone(tmp_path):
 @pytest.fixture
 def store(database_url: str, tmp_path) -> Iterator[AssignmentStore]:
     engine = open_database(database_url)
-    store = AssignmentStore(
-        engine, flush_seconds=0.05, batch_size=100, queue_max=10_000, spill_dir=tmp_path
-    )
+    store = AssignmentStore(engine, WriterOptions(tmp_path, flush_seconds=0.05, batch_size=100))
     yield store
     store.close()
     engine.dispose()
@@ -128,9 +127,7 @@ def test_a_restarted_process_reads_the_first_exposure_from_the_database(
     exposed = _expose(store, loaded, range(1, 301))
     assert store.flush()
     engine = open_database(database_url)
-    fresh = AssignmentStore(
-        engine, flush_seconds=0.05, batch_size=100, queue_max=100, spill_dir=tmp_path / "other"
-    )
+    fresh = AssignmentStore(engine, WriterOptions(tmp_path / "other", flush_seconds=0.05))
     try:
         assert all(fresh.arm_of("exp", user) == arm for user, arm in exposed.items())
         assert fresh.arm_of("exp", 10**9) is None

@@ -14,6 +14,7 @@ from prometheus_client import REGISTRY
 from sqlalchemy import Engine, event, func, select
 
 from serving.persistence.decision_log import DecisionLog, DecisionLogUnavailable
+from serving.persistence.durable_writer import WriterOptions
 from tailor.core.database.engine import database_engine, open_database
 from tailor.core.database.schema import decisions
 from tailor.core.decision_record import DecisionRecord
@@ -55,7 +56,7 @@ def _record(user_id: int, **overrides) -> DecisionRecord:
 
 def _log(engine: Engine, spill_dir: Path, **overrides) -> DecisionLog:
     options = {"flush_seconds": 0.05, "batch_size": 50, "queue_max": 10_000} | overrides
-    return DecisionLog(engine, spill_dir=spill_dir, **options)
+    return DecisionLog(engine, WriterOptions(spill_dir=spill_dir, **options))
 
 
 def _stored(engine: Engine, records: list[DecisionRecord]) -> int:

@@ -10,6 +10,7 @@ import pytest
 from prometheus_client import REGISTRY
 from sqlalchemy import Engine, func, insert, select
 
+from serving.persistence.durable_writer import WriterOptions
 from serving.persistence.outcome_log import OutcomeLog
 from tailor.core.database.engine import database_engine, open_database
 from tailor.core.database.schema import decisions, outcomes
@@ -18,7 +19,11 @@ from tailor.core.settings import OutcomeSettings
 from tests.support.services import free_port
 
 DECIDED = datetime(2026, 3, 4, 10, tzinfo=UTC)
-SETTINGS = OutcomeSettings(log_flush_seconds=0.05, unknown_decision_grace_seconds=0.5)
+SETTINGS = OutcomeSettings(unknown_decision_grace_seconds=0.5)
+
+
+def _writer(spill_dir) -> WriterOptions:
+    return WriterOptions(spill_dir=spill_dir, flush_seconds=0.05)
 
 
 @pytest.fixture(scope="module")
@@ -68,7 +73,7 @@ def test_outcomes_count_inside_their_window_and_the_rest_by_reason(engine, tmp_p
     decision = f"d-window-{tmp_path.name}"[:32]
     _decision(engine, decision)
     before = {r: _dropped(r) for r in ("outside_window", "before_decision", "unknown_decision")}
-    log = OutcomeLog(engine, SETTINGS, tmp_path)
+    log = OutcomeLog(engine, SETTINGS, _writer(tmp_path))
     try:
         for outcome in (
             _outcome("seen", decision, "impression", timedelta(seconds=2)),
@@ -99,9 +104,8 @@ def test_outcomes_count_inside_their_window_and_the_rest_by_reason(engine, tmp_p
 
 def test_an_outcome_waits_for_a_decision_another_replica_has_not_written_yet(engine, tmp_path):
     decision = f"d-late-{tmp_path.name}"[:32]
-    log = OutcomeLog(
-        engine, SETTINGS.model_copy(update={"unknown_decision_grace_seconds": 30}), tmp_path
-    )
+    patient = SETTINGS.model_copy(update={"unknown_decision_grace_seconds": 30})
+    log = OutcomeLog(engine, patient, _writer(tmp_path))
     try:
         log.record(_outcome("early", decision, "click", timedelta(seconds=3)))
         assert log.flush() and log.backlog == 1
@@ -117,7 +121,7 @@ def test_an_outcome_id_counts_once_however_often_it_is_sent(engine, tmp_path):
     decision = f"d-once-{tmp_path.name}"[:32]
     _decision(engine, decision)
     for attempt in range(3):  # three processes, as a client's retries could reach
-        log = OutcomeLog(engine, SETTINGS, tmp_path / str(attempt))
+        log = OutcomeLog(engine, SETTINGS, _writer(tmp_path / str(attempt)))
         try:
             log.record(_outcome("retried", decision, "click", timedelta(seconds=5)))
             log.record(_outcome("retried", decision, "click", timedelta(seconds=5)))
@@ -131,7 +135,7 @@ def test_outcomes_sent_while_the_database_is_down_land_when_it_is_back(engine, t
     decision = f"d-down-{tmp_path.name}"[:32]
     _decision(engine, decision)
     down = database_engine(f"postgresql+psycopg://postgres@127.0.0.1:{free_port()}/x")
-    log = OutcomeLog(down, SETTINGS, tmp_path)
+    log = OutcomeLog(down, SETTINGS, _writer(tmp_path))
     try:
         for n in range(250):
             log.record(_outcome(f"o{n}", decision, "impression", timedelta(seconds=n)))
@@ -140,7 +144,7 @@ def test_outcomes_sent_while_the_database_is_down_land_when_it_is_back(engine, t
         log.close()  # the database never answered: all of them spill to disk
         down.dispose()
     assert _stored(engine, decision) == []
-    replayer = OutcomeLog(engine, SETTINGS, tmp_path)
+    replayer = OutcomeLog(engine, SETTINGS, _writer(tmp_path))
     try:
         assert replayer.flush()
     finally:
