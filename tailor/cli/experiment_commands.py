@@ -68,10 +68,14 @@ def experiment_report(settings: TailorSettings, key: str) -> ExperimentResults:
         raise fail(f"no experiment {key!r} in the placements file")
     try:
         database = open_database(settings.decision_database_url, settings.decisions.auto_migrate)
+    except DatabaseUnavailable as error:
+        raise fail(str(error)) from error
+    try:
         data = arm_users(database, key)
-    except (DatabaseUnavailable, SQLAlchemyError) as error:
+    except SQLAlchemyError as error:
         raise fail(f"cannot read the decision database: {error}") from error
-    database.dispose()
+    finally:
+        database.dispose()
     return experiment_results(plan.experiment, data, settings.experiments)
 
 
