@@ -17,6 +17,7 @@ from tailor.core.database.schema import decisions, outcomes
 from tailor.core.outcome import Outcome
 from tailor.core.settings import OutcomeSettings
 from tests.support.services import free_port
+from tests.support.waiting import wait_for
 
 DECIDED = datetime(2026, 3, 4, 10, tzinfo=UTC)
 SETTINGS = OutcomeSettings(unknown_decision_grace_seconds=0.5)
@@ -87,9 +88,7 @@ def test_outcomes_count_inside_their_window_and_the_rest_by_reason(engine, tmp_p
             log.record(outcome)
         assert log.flush()
         assert log.backlog == 1  # the unknown decision waits out its grace
-        wait_until = datetime.now(UTC) + timedelta(seconds=10)
-        while log.backlog and datetime.now(UTC) < wait_until:
-            log.flush(timeout=0.2)
+        wait_for(lambda: log.flush(timeout=0.2) and log.backlog == 0, "the grace to pass")
     finally:
         log.close()
     assert _stored(engine, decision) == [
