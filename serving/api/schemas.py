@@ -6,12 +6,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, Field
 
 from serving.decision.rules.evaluation import ConfigProblem
 from serving.decision.schemas import MAX_USER_ID, RequestContextBody
-from tailor.core.events import Instant
-from tailor.core.outcome import OutcomeType
 
 
 class ItemError(BaseModel):
@@ -26,28 +24,6 @@ class BatchAccepted(BaseModel):
     accepted: int
     rejected: int
     errors: list[ItemError]
-
-
-class OutcomeBody(BaseModel):
-    """What the user did after a decision."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    outcome_id: str = Field(
-        min_length=1, max_length=128, description="Idempotency key: an outcome counts once."
-    )
-    decision_id: str = Field(min_length=1, max_length=32)
-    type: OutcomeType
-    value: float | None = Field(
-        None, ge=0, allow_inf_nan=False, description="Revenue, for a conversion."
-    )
-    ts: Instant = Field(description="When it happened, ISO 8601 with a zone.")
-
-    @model_validator(mode="after")
-    def _value_of_a_conversion(self) -> OutcomeBody:
-        if self.value is not None and self.type != "conversion":
-            raise ValueError("only a conversion carries a value")
-        return self
 
 
 class FeatureStoreHealth(BaseModel):

@@ -46,10 +46,10 @@ class _Outcomes:
         return outcome.outcome_id
 
     def to_json(self, outcome: Outcome) -> dict[str, Any]:
-        return outcome.to_json_dict()
+        return outcome.model_dump(mode="json")
 
     def from_json(self, data: dict[str, Any]) -> Outcome:
-        return Outcome.from_json_dict(data)
+        return Outcome.model_validate(data)
 
     def write(self, connection: Connection, batch: list[Outcome]) -> list[Outcome]:
         wanted = {outcome.decision_id for outcome in batch}
@@ -84,7 +84,7 @@ class _Outcomes:
             recorded_at = utc_now()
             connection.execute(
                 self._insert,
-                [vars(outcome) | {"recorded_at": recorded_at} for outcome in attributed],
+                [outcome.model_dump() | {"recorded_at": recorded_at} for outcome in attributed],
             )
         # Counted once the statements went through: a failed batch is retried whole.
         for outcome in attributed:

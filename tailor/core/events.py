@@ -25,6 +25,7 @@ def _in_epoch_range(moment: datetime) -> datetime:
 
 
 Instant = Annotated[AwareDatetime, AfterValidator(_in_epoch_range)]
+DECISION_ID_LENGTH = 32  # uuid4 hex, as decisions are logged
 
 EVENT_SCHEMA = pa.schema(
     [
@@ -72,7 +73,7 @@ class Event(BaseModel):
     decision_id: str | None = Field(
         None,
         min_length=1,
-        max_length=64,
+        max_length=DECISION_ID_LENGTH,
         description="On a purchase: the decision it answers; also recorded as a conversion "
         "outcome with the price as its value.",
     )

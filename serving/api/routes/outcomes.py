@@ -8,7 +8,7 @@ from fastapi import APIRouter, Body
 
 from serving.api.batches import answer, not_ahead_of, too_many, validated
 from serving.api.deps import EngineDep, ServicesDep, SettingsDep
-from serving.api.schemas import BatchAccepted, OutcomeBody
+from serving.api.schemas import BatchAccepted
 from tailor.core.outcome import Outcome
 
 router = APIRouter(tags=["outcomes"])
@@ -33,15 +33,7 @@ def record_outcomes(
     if refused is not None:
         return refused
     check = not_ahead_of(engine.clock.now(), settings.stream.max_future_seconds)
-    accepted, errors = validated(items, OutcomeBody, check)
+    accepted, errors = validated(items, Outcome, check)
     for outcome in accepted:
-        services.outcome_log.record(
-            Outcome(
-                outcome_id=outcome.outcome_id,
-                decision_id=outcome.decision_id,
-                type=outcome.type,
-                value=outcome.value,
-                ts=outcome.ts,
-            )
-        )
+        services.outcome_log.record(outcome)
     return answer(len(items), len(accepted), errors)

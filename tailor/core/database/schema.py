@@ -79,7 +79,7 @@ decisions = Table(
 outcomes = Table(
     "tailor_outcomes",
     metadata,
-    Column("outcome_id", String(128), primary_key=True),  # the sender's idempotency key
+    Column("outcome_id", String(160), primary_key=True),  # the sender's idempotency key
     Column("decision_id", String(32), nullable=False, index=True),
     Column("type", String(16), nullable=False),  # impression | click | conversion
     Column("value", Float),  # revenue of a conversion

@@ -53,7 +53,9 @@ def _decision(engine: Engine, decision_id: str, at: datetime = DECIDED) -> None:
 
 
 def _outcome(outcome_id: str, decision_id: str, kind: str, after: timedelta, value=None):
-    return Outcome(outcome_id, decision_id, kind, value, DECIDED + after)
+    return Outcome(
+        outcome_id=outcome_id, decision_id=decision_id, type=kind, value=value, ts=DECIDED + after
+    )
 
 
 def _stored(engine: Engine, decision_id: str) -> list[tuple[str, str]]:

@@ -33,7 +33,7 @@ def upgrade() -> None:
         table.alter_column("action_probability", server_default=None)
     op.create_table(
         "tailor_outcomes",
-        sa.Column("outcome_id", sa.String(length=128), nullable=False),
+        sa.Column("outcome_id", sa.String(length=160), nullable=False),
         sa.Column("decision_id", sa.String(length=32), nullable=False),
         sa.Column("type", sa.String(length=16), nullable=False),
         sa.Column("value", sa.Float(), nullable=True),
