@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any, Literal
 
@@ -202,9 +203,15 @@ class LoadedPlacements:
         return f"{self.config.version}+{self.digest}"
 
     def experiments_on(self, placement: str) -> list[ExperimentPlan]:
-        return [
-            plan for plan in self.experiments.values() if plan.experiment.placement == placement
-        ]
+        """Asked on every decision: grouped once per loaded file."""
+        return self._experiments_by_placement.get(placement, [])
+
+    @cached_property
+    def _experiments_by_placement(self) -> dict[str, list[ExperimentPlan]]:
+        grouped: dict[str, list[ExperimentPlan]] = {}
+        for plan in self.experiments.values():
+            grouped.setdefault(plan.experiment.placement, []).append(plan)
+        return grouped
 
 
 def compile_placement_rules(

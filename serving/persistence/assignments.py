@@ -51,17 +51,18 @@ class AssignmentStore:
     ) -> None:
         self._engine = engine
         self._writer = DurableWriter(engine, _Exposures(engine), options)
-        self._known: OrderedDict[tuple[str, int], str] = OrderedDict()
+        self._known: OrderedDict[tuple[str, int], str | None] = OrderedDict()
         self._cache_size = cache_size
         self._lock = threading.Lock()
 
     def arm_of(self, experiment_key: str, user_id: int) -> str | None:
+        """The stored arm; a user without one is remembered as such too, so a user the
+        coverage leaves out costs one lookup per process, not one per decision."""
         key = (experiment_key, user_id)
         with self._lock:
-            arm = self._known.get(key)
-            if arm is not None:
+            if key in self._known:
                 self._known.move_to_end(key)
-                return arm
+                return self._known[key]
         pending = self._writer.pending(key)
         if pending is not None:
             return pending.arm
@@ -72,28 +73,23 @@ class AssignmentStore:
                     assignments.c.user_id == user_id,
                 )
             ).scalar_one_or_none()
-        if arm is not None:
-            self._cache(key, arm)
+        self._cache(key, arm)
         return arm
 
     def remember(self, exposure: Exposure) -> None:
         key = (exposure.experiment_key, exposure.user_id)
         with self._lock:
-            if key in self._known:
+            if self._known.get(key) is not None:
                 return
         self._cache(key, exposure.arm)
         self._writer.record(exposure)
 
-    def _cache(self, key: tuple[str, int], arm: str) -> None:
+    def _cache(self, key: tuple[str, int], arm: str | None) -> None:
         with self._lock:
             self._known[key] = arm
             self._known.move_to_end(key)
             while len(self._known) > self._cache_size:
                 self._known.popitem(last=False)
-
-    @property
-    def backlog(self) -> int:
-        return self._writer.backlog
 
     def flush(self, timeout: float = 10.0) -> bool:
         return self._writer.flush(timeout)

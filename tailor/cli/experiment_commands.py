@@ -11,28 +11,23 @@ import typer
 from rich.table import Table
 
 from tailor.cli.app import app, console, fail, load_settings
+from tailor.cli.serving_commands import served_placements
 from tailor.core.settings import TailorSettings
 
 if TYPE_CHECKING:
     from pipelines.simulation import SimulationReport
+    from serving.decision.placements import LoadedPlacements
     from serving.experiments.results import ExperimentResults
 
 experiments = typer.Typer(help="Experiments: what runs, and its results.", no_args_is_help=True)
 app.add_typer(experiments, name="experiments")
 
 
-def _loaded(settings: TailorSettings):
-    from serving.decision.engine import DecisionEngine
-    from serving.decision.placements import PlacementsConfigError, load_placements, placements_path
-    from tailor.core.model_artifact import ModelNotFoundError, load_artifact
+def _loaded(settings: TailorSettings) -> LoadedPlacements:
+    from serving.decision.placements import PlacementsConfigError
 
     try:
-        model = load_artifact(settings.models_dir)
-    except ModelNotFoundError:
-        model = None
-    path = placements_path(settings.serving.placements_file)
-    try:
-        return load_placements(path, DecisionEngine.symbols_for(model))
+        return served_placements(settings)
     except PlacementsConfigError as error:
         raise fail(str(error)) from error
 

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
 
 from tailor.cli.app import app, console, load_settings
 from tailor.core.settings import TailorSettings
+
+if TYPE_CHECKING:
+    from serving.decision.placements import LoadedPlacements
 
 
 def serve_api(settings: TailorSettings, host: str | None = None, port: int | None = None) -> None:
@@ -36,6 +39,24 @@ def serve(
     serve_api(load_settings(), host, port)
 
 
+def served_placements(settings: TailorSettings, path: Path | None = None) -> LoadedPlacements:
+    """A placements file (default the configured one) loaded as the API would: rules
+    type-checked against the current model's feature service, or the default service
+    without a model. Raises PlacementsConfigError."""
+    from serving.decision.engine import DecisionEngine
+    from serving.decision.placements import load_placements, placements_path
+    from tailor.core.model_artifact import ModelNotFoundError, load_artifact
+
+    try:
+        model = load_artifact(settings.models_dir)
+    except ModelNotFoundError:
+        model = None
+    return load_placements(
+        path or placements_path(settings.serving.placements_file),
+        DecisionEngine.symbols_for(model),
+    )
+
+
 @app.command()
 def check(
     placements: Annotated[
@@ -46,22 +67,12 @@ def check(
     """Validate a placements file as the API would load it (for CI and pre-deploy checks):
     schema, rule references, conditions compiled and type-checked against the features
     of the current model's feature service."""
-    from serving.decision.engine import DecisionEngine
-    from serving.decision.placements import (
-        PlacementsConfigError,
-        load_placements,
-        placements_path,
-    )
-    from tailor.core.model_artifact import ModelNotFoundError, load_artifact
+    from serving.decision.placements import PlacementsConfigError, placements_path
 
     settings = load_settings()
     path = placements or placements_path(settings.serving.placements_file)
     try:
-        model = load_artifact(settings.models_dir)
-    except ModelNotFoundError:
-        model = None  # the default feature service, as the API would serve
-    try:
-        loaded = load_placements(path, DecisionEngine.symbols_for(model))
+        loaded = served_placements(settings, path)
     except PlacementsConfigError as error:
         console.print(f"[red]{len(error.problems)} problem(s)[/red] in {path}:")
         for problem in error.problems:

@@ -12,6 +12,7 @@ import pytest
 import yaml
 from growthbook import Experiment as GrowthBookExperiment
 from growthbook import GrowthBook
+from sqlalchemy import event
 
 from serving.decision.engine import DecisionEngine
 from serving.decision.placements import SHIPPED_PLACEMENTS_FILE, LoadedPlacements, load_placements
@@ -134,6 +135,30 @@ def test_a_restarted_process_reads_the_first_exposure_from_the_database(
     finally:
         fresh.close()
         engine.dispose()
+
+
+def test_a_user_without_an_arm_costs_one_lookup_per_process(database_url, tmp_path):
+    """Users the coverage leaves out are asked about on every decision: the answer
+    "none" is remembered like an arm."""
+    engine = open_database(database_url)
+    lookups: list[str] = []
+
+    def count(_conn, _cursor, statement: str, *_args) -> None:
+        if statement.lstrip().upper().startswith("SELECT") and "tailor_assignments" in statement:
+            lookups.append(statement)
+
+    event.listen(engine, "before_cursor_execute", count)
+    store = AssignmentStore(engine, WriterOptions(tmp_path, flush_seconds=0.05))
+    try:
+        for _ in range(5):
+            assert store.arm_of("exp", 10**9 + 1) is None
+        store.remember(Exposure("exp", 10**9 + 1, "b", 0.5, "v", MOMENT, None))
+        assert store.arm_of("exp", 10**9 + 1) == "b"
+        assert store.flush()
+    finally:
+        store.close()
+        engine.dispose()
+    assert len(lookups) == 1
 
 
 def test_the_holdout_gets_no_experiment(tmp_path):
