@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
@@ -21,7 +21,7 @@ import numpy as np
 from pipelines.generate import simulated_catalogue
 from pipelines.generator.chunk import chunk_population
 from pipelines.generator.population import COUNTRIES, MAIN_DEVICE_SHARE
-from pipelines.generator.response import ResponseModel, ShownVariant, user_truths
+from pipelines.generator.response import ResponseModel, ShownVariant, UserTruth, user_truths
 from tailor.core.events import DEVICES
 from tailor.core.outcome import Outcome
 from tailor.core.settings import GeneratorSettings
@@ -40,6 +40,8 @@ class Visit:
     moment: datetime
     device: str
     country: str
+    # The simulator's ground truth about the visitor: only an oracle may read it.
+    truth: UserTruth = field(repr=False, compare=False)
 
 
 @dataclass(frozen=True)
@@ -80,9 +82,7 @@ class _Users:
         )
 
 
-def _day_visits(
-    rng: np.random.Generator, users: _Users, day: datetime, count: int
-) -> list[tuple[int, Visit]]:
+def _day_visits(rng: np.random.Generator, users: _Users, day: datetime, count: int) -> list[Visit]:
     """A day's visits in time order: active users visit more, around their usual hour,
     mostly on their main device."""
     who = rng.choice(len(users.ids), size=count, p=users.visit_share)
@@ -90,14 +90,12 @@ def _day_visits(
     other = (users.main_device[who] + rng.integers(1, len(DEVICES), count)) % len(DEVICES)
     device = np.where(rng.random(count) < MAIN_DEVICE_SHARE, users.main_device[who], other)
     return [
-        (
-            int(who[i]),
-            Visit(
-                user_id=int(users.ids[who[i]]),
-                moment=day + timedelta(seconds=float(hours[i]) * 3600),
-                device=DEVICES[device[i]],
-                country=COUNTRIES[users.country[who[i]]],
-            ),
+        Visit(
+            user_id=int(users.ids[who[i]]),
+            moment=day + timedelta(seconds=float(hours[i]) * 3600),
+            device=DEVICES[device[i]],
+            country=COUNTRIES[users.country[who[i]]],
+            truth=users.truths[who[i]],
         )
         for i in np.argsort(hours, kind="stable")
     ]
@@ -126,11 +124,11 @@ def simulate(
     first_day = start.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
     for day_index in range(days):
         day = first_day + timedelta(days=day_index)
-        for user, visit in _day_visits(rng, users, day, visits_per_day):
+        for visit in _day_visits(rng, users, day, visits_per_day):
             shown = decide(visit)
             response = responses.respond(
                 rng,
-                users.truths[user],
+                visit.truth,
                 shown,
                 visit.device,
                 visit.moment.hour,

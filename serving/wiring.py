@@ -20,12 +20,14 @@ from serving.decision.config_holder import PlacementsHolder
 from serving.decision.engine import DecisionEngine, feature_service_for
 from serving.decision.features import OnlineFeatures
 from serving.decision.placements import placements_path
+from serving.decision.shadow import ShadowRunner
 from serving.persistence.assignments import AssignmentStore
 from serving.persistence.decision_log import DecisionLog
 from serving.persistence.durable_writer import WriterOptions
 from serving.persistence.opt_outs import OptOutList
 from serving.persistence.outbox import Outbox, TriggerDispatcher
 from serving.persistence.outcome_log import OutcomeLog
+from serving.persistence.shadow_log import ShadowLog
 from serving.persistence.trigger_spool import TriggerSpool
 from tailor.core.clock import Clock
 from tailor.core.database.engine import DatabaseUnavailable, database_engine, open_database
@@ -47,6 +49,8 @@ class Services:
     outbox: Outbox
     trigger_spool: TriggerSpool
     opt_outs: OptOutList
+    shadow_log: ShadowLog
+    shadows: ShadowRunner
 
     def dispatcher(self, settings: TailorSettings) -> TriggerDispatcher:
         """The webhook dispatcher over this outbox (started by the API, not the demo)."""
@@ -63,6 +67,8 @@ class Services:
     def close(self) -> None:
         """Stop watching the config; commit (or spill) every logged decision."""
         self.engine.config.close()
+        self.shadows.close()  # its last rows go to the shadow log, closed below
+        self.shadow_log.close()
         self.decision_log.close()
         self.outcome_log.close()
         self.assignments.close()
@@ -110,9 +116,11 @@ def build_services(
     *,
     clock: Clock | None = None,
     rng: random.Random | None = None,
+    inline_shadows: bool = False,
 ) -> Services:
     """`clock` and `rng` replace the settings' clock and a fresh random source (a
-    simulation steps its own clock and seeds its draws)."""
+    simulation steps its own clock and seeds its draws); `inline_shadows` runs shadow
+    arms in the deciding thread (a simulation wants every shadow row, in order)."""
     try:
         model = load_artifact(settings.models_dir)
     except ModelNotFoundError as error:
@@ -137,6 +145,13 @@ def build_services(
     opt_outs = OptOutList(database, decisions.opt_out_refresh_seconds)
     outcome_log = OutcomeLog(database, settings.outcomes, writers)
     assignments = AssignmentStore(database, writers)
+    shadow_log = ShadowLog(database, writers)
+    shadows = ShadowRunner(
+        shadow_log,
+        workers=settings.serving.shadow_workers,
+        queue_max=settings.serving.shadow_queue_max,
+        inline=inline_shadows,
+    )
     engine = DecisionEngine(
         config,
         _online_features(settings, store, feature_service_for(model), config.current.categories),
@@ -149,7 +164,17 @@ def build_services(
         model_versions=lru_cache(maxsize=8)(partial(load_artifact, settings.models_dir)),
         assignments=assignments,
         rng=rng,
+        shadows=shadows,
     )
     return Services(
-        engine, database, decision_log, outcome_log, assignments, outbox, trigger_spool, opt_outs
+        engine,
+        database,
+        decision_log,
+        outcome_log,
+        assignments,
+        outbox,
+        trigger_spool,
+        opt_outs,
+        shadow_log,
+        shadows,
     )

@@ -102,6 +102,17 @@ class ResponseModel:
             logit += ENGAGEMENT_CONVERT
         return _sigmoid(logit)
 
+    def expected_conversion(
+        self, user: UserTruth, shown: ShownVariant, device: str, hour: int, weekend: bool
+    ) -> float:
+        """The chance a showing converts: seen, then clicked, then bought. What an
+        oracle maximises, and the truth an off-policy estimate is checked against."""
+        return (
+            SEEN[device]
+            * self.click_probability(user, shown)
+            * self.conversion_probability(user, shown, device, hour, weekend)
+        )
+
     def respond(
         self,
         rng: np.random.Generator,

@@ -8,6 +8,7 @@ gives up its weight, a rule is skipped, the fallback variant serves) and is name
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 import random
@@ -22,6 +23,7 @@ import numpy as np
 from feature_repo import feature_service
 from feature_repo.feature_services import personalization_v1
 from serving.decision.config_holder import ConfigSnapshot, PlacementsHolder
+from serving.decision.exploration import Distribution, draw, explored, served, uniform
 from serving.decision.features import FeatureStoreUnavailable, OnlineFeatures, UserFeatures
 from serving.decision.placements import ArmPlan, Placement
 from serving.decision.ports import ConsentList, ConsentUnknown, DecisionRecorder, TriggerRecorder
@@ -41,8 +43,10 @@ from serving.decision.schemas import (
     VariantBody,
 )
 from serving.decision.scoring import RequestFacts, UserSignals, rank_candidates
+from serving.decision.shadow import ShadowRunner
 from serving.decision.triggers import record_triggers
 from serving.experiments.assignment import (
+    HOLDOUT_ARM,
     NOT_IN_ANY,
     Allocation,
     Exposure,
@@ -67,7 +71,6 @@ def feature_service_for(model: ModelArtifact | None) -> str:
 
 
 SESSION_ACTIVE_MINUTES = 30.0
-HOLDOUT_ARM = "holdout"
 # CUPED's covariate for experiment results: known before the exposure it precedes.
 PRE_EXPOSURE_FEATURE = "purchases_30d"
 
@@ -150,6 +153,7 @@ class DecisionEngine:
         model_versions: Callable[[str], ModelArtifact] | None = None,
         assignments: StickyAssignments | None = None,
         rng: random.Random | None = None,
+        shadows: ShadowRunner | None = None,
     ) -> None:
         self.config = config
         self.features = features
@@ -162,6 +166,7 @@ class DecisionEngine:
         self.model_versions = model_versions
         self.assignments = assignments
         self.rng = rng or random.Random()
+        self.shadows = shadows
 
     @property
     def feature_service(self) -> str:
@@ -334,7 +339,7 @@ class DecisionEngine:
                 else NOT_IN_ANY
             )
             plan = allocation.arm
-            model = self._model_of(plan, gathered.degraded)
+            model = self.model_for(plan, gathered.degraded)
             self._gathered(
                 request,
                 snapshot,
@@ -348,9 +353,14 @@ class DecisionEngine:
             choice = self.choose(
                 request, placement if plan is None else plan.placement, rules, gathered
             )
-            probability = 1.0
-            if plan is not None and plan.arm.policy.random:
-                choice, probability = _uniform_choice(choice, self.rng)
+            best = choice.resolution.winner.variant.id
+            distribution = self.distribution(
+                choice, placement if plan is None else plan.placement, plan, gathered
+            )
+            choice = dataclasses.replace(
+                choice, resolution=served(choice.resolution, draw(distribution, self.rng))
+            )
+            probability = distribution[choice.resolution.winner.variant.id]
             gathered.degraded.extend(
                 f"rule_error:{e.rule.id}" for e in choice.evaluations if e.verdict is Verdict.ERROR
             )
@@ -380,7 +390,7 @@ class DecisionEngine:
                 decision_id,
                 model=model,
                 allocation=allocation,
-                probability=probability,
+                distribution=distribution,
             )
             if allocation.in_experiment and not allocation.sticky:
                 self._remember_exposure(request, snapshot, allocation, gathered)
@@ -406,7 +416,35 @@ class DecisionEngine:
                         action_probability=probability,
                     )
                 )
+            if self.shadows is not None and allocation.serves_control:
+                self.shadows.submit_all(
+                    self, request, snapshot, allocation.plan, gathered, body, best
+                )
             return body
+
+    def distribution(
+        self, choice: Choice, placement: Placement, plan: ArmPlan | None, gathered: Gathered
+    ) -> Distribution:
+        """The policy's probabilities over the variants for this decision."""
+        if plan is not None and plan.arm.policy.random:
+            return uniform(choice.resolution)
+        return explored(choice.resolution, placement.exploration, gathered.personal)
+
+    def rescored(
+        self,
+        request: PersonalizeRequest,
+        snapshot: ConfigSnapshot,
+        gathered: Gathered,
+        model: ModelArtifact | None,
+    ) -> Gathered:
+        """What another model makes of the same features: its score and the rules'
+        symbols that depend on it, in a copy (the served decision's stays as it was)."""
+        copy = dataclasses.replace(gathered, degraded=[])
+        if model is not self.model:
+            copy.propensity = copy.percentile = copy.explanation = None
+            if gathered.personal:
+                self._score(copy, model)
+        return self._gathered(request, snapshot, copy, model, read=False)
 
     # -- experiments -----------------------------------------------------------------
 
@@ -436,7 +474,7 @@ class DecisionEngine:
             gathered.degraded.append("assignment_unavailable")
             return NOT_IN_ANY
 
-    def _model_of(self, plan: ArmPlan | None, degraded: list[str]) -> ModelArtifact | None:
+    def model_for(self, plan: ArmPlan | None, degraded: list[str]) -> ModelArtifact | None:
         """The champion's model, none, or the arm's version (the champion's if it cannot
         be loaded: the arm then serves as the champion, and says so)."""
         version = plan.model if plan is not None else None
@@ -494,7 +532,7 @@ class DecisionEngine:
         *,
         model: ModelArtifact | None,
         allocation: Allocation,
-        probability: float,
+        distribution: Distribution,
     ) -> DecisionBody:
         resolution = choice.resolution
         chosen = resolution.winner.variant
@@ -542,6 +580,7 @@ class DecisionEngine:
                     eligible=candidate.eligible,
                     decided_by=candidate.decided_by,
                     components=Components(**candidate.scored.components),
+                    probability=distribution.get(candidate.variant.id, 0.0),
                 )
                 for candidate in resolution.candidates
             ],
@@ -561,7 +600,7 @@ class DecisionEngine:
             feature_service=self.feature_service,
             degraded=gathered.degraded,
             experiment=_experiment_body(allocation),
-            action_probability=probability,
+            action_probability=distribution[chosen.id],
         )
 
 
@@ -576,14 +615,3 @@ def _experiment_body(allocation: Allocation) -> ExperimentBody | None:
         bucket=allocation.bucket,
         sticky=allocation.sticky,
     )
-
-
-def _uniform_choice(choice: Choice, rng: random.Random) -> tuple[Choice, float]:
-    """A random arm's decision: one of the eligible variants, each as likely; the
-    scores stay in the explanation, the winner is the draw."""
-    resolution = choice.resolution
-    eligible = [candidate for candidate in resolution.candidates if candidate.eligible]
-    winner = eligible[rng.randrange(len(eligible))]
-    ordered = [winner, *(c for c in resolution.candidates if c is not winner)]
-    drawn = Resolution(ordered, winner, None, resolution.effects)
-    return Choice(choice.user, drawn, choice.evaluations, choice.triggers), 1 / len(eligible)

@@ -18,6 +18,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import Field, ValidationError, model_validator
 
+from serving.decision.exploration import Exploration
 from serving.decision.rules.config import ForceAction, RuleConfig, Strict, SuppressAction
 from serving.decision.rules.evaluation import FILE_LEVEL, CompiledRule, ConfigProblem, compile_rule
 from serving.decision.rules.symbols import SymbolTable
@@ -79,6 +80,11 @@ class Placement(Strict):
         description="Share of users who always get the fallback variant and join no "
         "experiment: the baseline personalization is measured against.",
     )
+    exploration: Exploration | None = Field(
+        None,
+        description="Serve another eligible variant now and then, with a logged "
+        "probability, so other policies can be judged from the log.",
+    )
 
     @model_validator(mode="after")
     def _ids_consistent(self) -> Placement:
@@ -100,6 +106,11 @@ class Placement(Strict):
         reserved = sorted(set(self.rule_sets) & set(RULE_SWITCHES))
         if reserved:
             raise ValueError(f"rule set names {reserved} are reserved (on, off)")
+        if self.exploration is not None and self.exploration.floor * len(ids) > 1:
+            raise ValueError(
+                f"exploration.floor {self.exploration.floor} for {len(ids)} variants "
+                f"exceeds 1 in all: lower it to at most {1 / len(ids):.4f}"
+            )
         return self
 
     def variant(self, variant_id: str) -> Variant:

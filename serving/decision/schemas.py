@@ -77,6 +77,10 @@ class CandidateBody(BaseModel):
     )
     decided_by: str | None = Field(description="The rule that set this variant's fate, if any.")
     components: Components
+    probability: float = Field(
+        description="The chance this variant was served: 1 for the only possible one, "
+        "shares under exploration or a random arm, 0 when it could not serve."
+    )
 
 
 class ContributionBody(BaseModel):
@@ -153,5 +157,6 @@ class DecisionBody(BaseModel):
     action_probability: float = Field(
         1.0,
         description="The probability with which the served variant was chosen: 1 for a "
-        "deterministic choice, 1/n for a uniform draw among n eligible variants.",
+        "deterministic choice, less under exploration or a random arm (see each "
+        "candidate's `probability`).",
     )

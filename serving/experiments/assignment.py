@@ -20,6 +20,7 @@ from growthbook.core import chooseVariation, gbhash, getBucketRanges, inNamespac
 from serving.decision.placements import ArmPlan, ExperimentPlan, Placement
 
 HASH_VERSION = 2  # GrowthBook's current hash (fnv1a32 twice), uniform to 1e-4
+HOLDOUT_ARM = "holdout"  # the arm a holdout decision is logged under
 
 
 @dataclass(frozen=True)
@@ -61,6 +62,11 @@ class Allocation:
     def in_experiment(self) -> bool:
         return self.arm is not None
 
+    @property
+    def serves_control(self) -> bool:
+        """The champion serves: where shadow arms decide beside it."""
+        return self.plan is not None and self.arm is self.plan.arms[0]
+
 
 NOT_IN_ANY = Allocation()
 
@@ -87,11 +93,18 @@ def arm_by_hash(plan: ExperimentPlan, user_id: int) -> tuple[ArmPlan | None, flo
         str(user_id), (namespace.name, namespace.range[0], namespace.range[1])
     ):
         return None, bucket
-    weights = [0.0 if arm.stopped else arm.weight for arm in experiment.arms]
+    weights = [0.0 if arm.stopped or arm.shadow else arm.weight for arm in experiment.arms]
     total = sum(weights)
     ranges = getBucketRanges(len(weights), experiment.coverage, [w / total for w in weights])
     index = chooseVariation(bucket, ranges)
     return (plan.arms[index] if index >= 0 else None), bucket
+
+
+def in_share(seed: str, key: str, share: float) -> bool:
+    """Whether `key` (a decision id) falls in the first `share` of the seed's hash."""
+    point = gbhash(seed, key, HASH_VERSION)
+    assert point is not None
+    return share >= 1 or point < share
 
 
 def allocate(
@@ -111,7 +124,8 @@ def allocate(
         if not experiment.runs_at(moment):
             continue
         stored = sticky.arm_of(experiment.key, user_id) if sticky is not None else None
-        if stored is not None and (arm := plan.arm(stored)) is not None:
+        arm = plan.arm(stored) if stored is not None else None
+        if arm is not None and not arm.arm.shadow:  # an arm made a shadow serves no one
             return Allocation(plan, arm, user_hash(experiment.hash_seed, user_id), sticky=True)
         arm, bucket = arm_by_hash(plan, user_id)
         if arm is not None:

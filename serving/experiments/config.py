@@ -74,6 +74,14 @@ class Arm(Strict):
         False, description="Takes no new users; users already exposed keep it (sticky)."
     )
     policy: ArmPolicy = ArmPolicy()
+    shadow: bool = Field(
+        False,
+        description="Never served: decided beside the served decision on the same "
+        "features and logged, to be judged off-policy before it serves anyone.",
+    )
+    shadow_share: float = Field(
+        1.0, gt=0, le=1, description="Share of the experiment's decisions a shadow arm sees."
+    )
 
 
 class Experiment(Strict):
@@ -98,9 +106,20 @@ class Experiment(Strict):
             raise ValueError(f"arm keys must be unique; repeated: {repeated}")
         if self.start and self.end and self.start >= self.end:
             raise ValueError("start must be before end")
-        if all(arm.stopped for arm in self.arms) and self.status == "running":
+        if self.arms[0].shadow:
+            raise ValueError("the first arm is the control: it must serve, not be a shadow")
+        if all(arm.stopped for arm in self.live_arms) and self.status == "running":
             raise ValueError("every arm is stopped: stop the experiment instead")
         return self
+
+    @property
+    def live_arms(self) -> tuple[Arm, ...]:
+        """The arms users are split between; shadow arms get nobody."""
+        return tuple(arm for arm in self.arms if not arm.shadow)
+
+    @property
+    def shadow_arms(self) -> tuple[Arm, ...]:
+        return tuple(arm for arm in self.arms if arm.shadow)
 
     @property
     def hash_seed(self) -> str:

@@ -195,7 +195,7 @@ def experiment_results(
     experiment: Experiment, data: dict[str, ArmUsers], settings: ExperimentSettings
 ) -> ExperimentResults:
     """`data` are the exposed users by arm (`experiment_data.arm_users`)."""
-    arms = [arm.key for arm in experiment.arms]
+    arms = [arm.key for arm in experiment.live_arms]
     unknown = sorted(set(data) - set(arms))
     notes = [f"users in arms no longer configured, left out: {unknown}"] if unknown else []
     comparisons = []
@@ -205,7 +205,7 @@ def experiment_results(
         notes.extend(found)
     check = sample_ratio_check(
         [len(data.get(arm, _EMPTY).users) for arm in arms],
-        [arm.weight for arm in experiment.arms],
+        [arm.weight for arm in experiment.live_arms],
         settings.srm_alpha,
     )
     if check.mismatch:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import duckdb
 import typer
@@ -16,11 +16,13 @@ from rich.table import Table
 from tailor.cli.app import app, console, load_settings
 from tailor.cli.experiment_commands import (
     data_end,
+    experiment_database,
     experiment_report,
     print_results,
     print_simulation,
     run_simulation,
 )
+from tailor.cli.off_policy_commands import print_shadow
 from tailor.cli.pipeline_commands import (
     apply_step,
     generate_step,
@@ -30,6 +32,9 @@ from tailor.cli.pipeline_commands import (
 )
 from tailor.cli.serving_commands import serve_api
 from tailor.core.settings import GeneratorSettings, TailorSettings
+
+if TYPE_CHECKING:
+    from serving.experiment_reports import ShadowReport
 
 SAMPLE_SQL = """
 WITH latest AS (
@@ -76,16 +81,20 @@ DEMO_EXPERIMENT = "homepage_policies"
 DEMO_PLACEMENT = "homepage_banner"
 DEMO_DAYS = 7
 DEMO_HOLDOUT = 0.05
+# Exploration lets the shadow arm be judged wherever it would choose differently.
+DEMO_EXPLORATION = {"epsilon": 0.1, "floor": 0.01}
 
 
 def with_demo_experiment(settings: TailorSettings) -> TailorSettings:
-    """The placements in force, with the demo's experiment running and a holdout on its
-    placement, written beside the data: the shipped file keeps it as a draft."""
+    """The placements in force, with the demo's experiment running, and a holdout and
+    exploration on its placement, written beside the data: the shipped file keeps the
+    experiment as a draft."""
     from serving.decision.placements import placements_path
 
     document = yaml.safe_load(placements_path(settings.serving.placements_file).read_text())
     document["version"] = f"{document['version']}+demo"
     document["placements"][DEMO_PLACEMENT]["holdout"] = DEMO_HOLDOUT
+    document["placements"][DEMO_PLACEMENT]["exploration"] = DEMO_EXPLORATION
     for experiment in document.get("experiments", []):
         if experiment["key"] == DEMO_EXPERIMENT:
             experiment["status"] = "running"
@@ -94,6 +103,17 @@ def with_demo_experiment(settings: TailorSettings) -> TailorSettings:
     return settings.model_copy(
         update={"serving": settings.serving.model_copy(update={"placements_file": path})}
     )
+
+
+def demo_shadow_report(settings: TailorSettings) -> ShadowReport:
+    """Every outcome of the simulated week is in (the simulator posts them at once), so
+    no decision waits for its attribution window."""
+    from serving.experiment_reports import shadow_report
+
+    with experiment_database(settings, DEMO_EXPERIMENT) as (plan, placement, database):
+        return shadow_report(
+            database, plan, placement, "conversion", settings.experiments, decided_before=None
+        )
 
 
 def sample_decisions(settings: TailorSettings) -> list[SampleDecision]:
@@ -209,6 +229,7 @@ def demo(
         run_simulation(settings, DEMO_PLACEMENT, start, DEMO_DAYS, visits_per_day, seed=7)
     )
     print_results(experiment_report(settings, DEMO_EXPERIMENT))
+    print_shadow(demo_shadow_report(settings))
     console.print(f"whole flow: {time.perf_counter() - started:.0f} s")
     if serve:
         console.print(

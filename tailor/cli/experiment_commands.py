@@ -4,6 +4,8 @@ decision database, and a simulated week of visits decided by the real engine."""
 from __future__ import annotations
 
 import random
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, Annotated
 
@@ -15,8 +17,10 @@ from tailor.cli.serving_commands import served_placements
 from tailor.core.settings import TailorSettings
 
 if TYPE_CHECKING:
+    from sqlalchemy import Engine
+
     from pipelines.simulation import SimulationReport
-    from serving.decision.placements import LoadedPlacements
+    from serving.decision.placements import ExperimentPlan, LoadedPlacements, Placement
     from serving.experiments.results import ExperimentResults
 
 experiments = typer.Typer(help="Experiments: what runs, and its results.", no_args_is_help=True)
@@ -45,20 +49,29 @@ def list_experiments() -> None:
             experiment.placement,
             experiment.status,
             "yes" if experiment.runs_at(now) else "no",
-            ", ".join(arm.key + (" (stopped)" if arm.stopped else "") for arm in experiment.arms),
+            ", ".join(
+                arm.key
+                + (" (shadow)" if arm.shadow else "")
+                + (" (stopped)" if arm.stopped else "")
+                for arm in experiment.arms
+            ),
             f"{experiment.coverage:.0%}",
         )
     console.print(table)
 
 
-def experiment_report(settings: TailorSettings, key: str) -> ExperimentResults:
+@contextmanager
+def experiment_database(
+    settings: TailorSettings, key: str
+) -> Iterator[tuple[ExperimentPlan, Placement, Engine]]:
+    """The experiment's plan, its placement and the decision database, closed after; a
+    read that fails becomes the command's error."""
     from sqlalchemy.exc import SQLAlchemyError
 
-    from serving.experiments.results import experiment_results
-    from serving.persistence.experiment_data import arm_users
     from tailor.core.database.engine import DatabaseUnavailable, open_database
 
-    plan = _loaded(settings).experiments.get(key)
+    loaded = _loaded(settings)
+    plan = loaded.experiments.get(key)
     if plan is None:
         raise fail(f"no experiment {key!r} in the placements file")
     try:
@@ -66,11 +79,19 @@ def experiment_report(settings: TailorSettings, key: str) -> ExperimentResults:
     except DatabaseUnavailable as error:
         raise fail(str(error)) from error
     try:
-        data = arm_users(database, key)
+        yield plan, loaded.config.placements[plan.experiment.placement], database
     except SQLAlchemyError as error:
         raise fail(f"cannot read the decision database: {error}") from error
     finally:
         database.dispose()
+
+
+def experiment_report(settings: TailorSettings, key: str) -> ExperimentResults:
+    from serving.experiments.results import experiment_results
+    from serving.persistence.experiment_data import arm_users
+
+    with experiment_database(settings, key) as (plan, _, database):
+        data = arm_users(database, key)
     return experiment_results(plan.experiment, data, settings.experiments)
 
 
@@ -163,7 +184,7 @@ def run_simulation(
     from tailor.core.clock import ManualClock
 
     clock = ManualClock(start)
-    services = build_services(settings, clock=clock, rng=random.Random(seed))
+    services = build_services(settings, clock=clock, rng=random.Random(seed), inline_shadows=True)
     engine = services.engine
     snapshot = engine.config.current
     config = snapshot.placements.config.placements.get(placement)

@@ -110,6 +110,15 @@ class ServingSettings(BaseModel):
     explain_top_features: int = Field(
         5, ge=0, le=50, description="Model feature contributions returned per decision."
     )
+    shadow_workers: int = Field(
+        1, ge=1, le=32, description="Threads that run shadow arms after the response."
+    )
+    shadow_queue_max: int = Field(
+        1000,
+        ge=1,
+        description="Shadow evaluations waiting at most; beyond, they are skipped (counted "
+        "in tailor_shadow_skipped_total), never waited for.",
+    )
 
 
 class ServerSettings(BaseModel):
@@ -232,6 +241,20 @@ class ExperimentSettings(BaseModel):
         ge=10,
         description="Users at which the always-valid interval is narrowest (its rho is "
         "tuned for this size); roughly the expected size of an experiment.",
+    )
+    ope_min_support: float = Field(
+        0.95,
+        gt=0,
+        le=1,
+        description="Share of logged decisions on which the logging policy could have "
+        "served everything the evaluated policy would; below it IPS and SNIPS give no "
+        "number and doubly robust is marked as leaning on its reward model.",
+    )
+    ope_bootstrap: int = Field(
+        1000, ge=100, le=100_000, description="Bootstrap resamples (of users) per interval."
+    )
+    ope_folds: int = Field(
+        2, ge=2, le=10, description="Cross-fitting folds of the doubly robust reward model."
     )
 
 

@@ -6,10 +6,12 @@ configured the admin API stays closed.
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Query
 from fastapi import Path as PathParam
+from sqlalchemy.exc import SQLAlchemyError
 
 from serving.api.deps import EngineDep, ServicesDep, require_admin_key, snapshot_with
 from serving.api.schemas import (
@@ -23,6 +25,8 @@ from serving.api.schemas import (
 )
 from serving.decision.dry_run import DraftRejected, dry_run, placement_with_draft
 from serving.decision.schemas import MAX_USER_ID, PersonalizeRequest
+from serving.experiments.engagement import rule_engagement
+from serving.persistence.rule_engagement import engagement_by_rule
 
 UserId = Annotated[int, PathParam(ge=1, le=MAX_USER_ID)]
 
@@ -69,15 +73,43 @@ def symbols(engine: EngineDep) -> dict[str, str]:
 
 
 @router.get("/rules/stats")
-def stats(engine: EngineDep) -> dict[str, Any]:
-    """Per-rule counts in this process since the running version was loaded."""
+def stats(
+    engine: EngineDep,
+    services: ServicesDep,
+    days: int = Query(7, ge=1, le=90, description="Engagement window, ending now."),
+) -> dict[str, Any]:
+    """Per-rule counts in this process since the running version was loaded, and each
+    rule's engagement over the last `days` from the decision log: CTR and conversion
+    of the decisions it decided against the placement's others, with rules to review."""
     snapshot = engine.config.current
     rules = snapshot.stats.report()
+    until = engine.clock.now()
+    since = until - timedelta(days=days)
+    try:
+        by_rule = engagement_by_rule(services.database, since, until)
+    except SQLAlchemyError:
+        engagement, note = None, "the decision database is unreachable; engagement left out"
+    else:
+        engagement = [
+            rule_engagement(placement, rule.id, by_rule).model_dump(mode="json")
+            for placement, compiled in snapshot.placements.rules.items()
+            for rule in compiled
+            if not rule.is_trigger
+        ]
+        note = None
     return {
         "config_version": snapshot.version,
         "since": snapshot.stats.since,
         "rules": rules,
         "never_fired": [r["rule_id"] for r in rules if r["never_fired"]],
+        "engagement": engagement,
+        "engagement_window": {"since": since, "until": until},
+        "engagement_note": note,
+        "to_review": [
+            {"placement": e["placement"], "rule_id": e["rule_id"], "why": e["review"]}
+            for e in engagement or []
+            if e["review"]
+        ],
     }
 
 

@@ -1,14 +1,25 @@
-"""GET /v1/experiments and /v1/experiments/{key}/results."""
+"""GET /v1/experiments and an experiment's results, off-policy estimates and shadow report."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import SQLAlchemyError
 
 from serving.api.deps import EngineDep, ServicesDep, SettingsDep
+from serving.experiment_reports import (
+    NoDecisions,
+    OffPolicyReport,
+    ShadowReport,
+    UnknownPolicy,
+    attribution_cutoff,
+    off_policy_report,
+    shadow_report,
+)
+from serving.experiments.config import KEY_PATTERN
+from serving.experiments.off_policy import Metric
 from serving.experiments.results import ExperimentResults, experiment_results
 from serving.persistence.experiment_data import arm_users
 
@@ -36,11 +47,84 @@ def results(key: str, engine: EngineDep, services: ServicesDep, settings: Settin
     interval, Holm's correction and a sample-ratio check."""
     plan = engine.config.current.placements.experiments.get(key)
     if plan is None:
-        return JSONResponse(status_code=404, content={"detail": f"no experiment {key!r}"})
+        return _not_found(key)
     try:
         data = arm_users(services.database, key)
     except SQLAlchemyError:
-        return JSONResponse(
-            status_code=503, content={"detail": "the decision database is unreachable; retry"}
-        )
+        return _unreachable()
     return experiment_results(plan.experiment, data, settings.experiments)
+
+
+def _unreachable() -> JSONResponse:
+    return JSONResponse(
+        status_code=503, content={"detail": "the decision database is unreachable; retry"}
+    )
+
+
+def _not_found(key: str) -> JSONResponse:
+    return JSONResponse(status_code=404, content={"detail": f"no experiment {key!r}"})
+
+
+MetricQuery = Query(
+    "conversion", description="The reward: click, conversion (0/1 per decision) or revenue."
+)
+
+
+@router.get(
+    "/v1/experiments/{key}/ope",
+    response_model=OffPolicyReport,
+    responses={404: {}, 409: {}, 503: {}},
+)
+def off_policy(
+    key: str,
+    engine: EngineDep,
+    services: ServicesDep,
+    settings: SettingsDep,
+    policy: str = Query(pattern=KEY_PATTERN, max_length=100, description="The arm to judge."),
+    metric: Metric = MetricQuery,
+) -> Any:
+    """IPS, self-normalized IPS and doubly robust estimates of an arm's value per
+    decision, from the experiment's log, with bootstrap intervals, support and
+    effective sample size. A shadow arm is judged on the decisions it saw."""
+    plan = engine.config.current.placements.experiments.get(key)
+    if plan is None:
+        return _not_found(key)
+    placement = engine.config.current.placements.config.placements[plan.experiment.placement]
+    cutoff = attribution_cutoff(engine.clock.now(), metric, settings.outcomes)
+    try:
+        return off_policy_report(
+            services.database, plan, placement, policy, metric, settings.experiments, cutoff
+        )
+    except UnknownPolicy as error:
+        return JSONResponse(status_code=404, content={"detail": str(error)})
+    except NoDecisions as error:
+        return JSONResponse(status_code=409, content={"detail": str(error)})
+    except SQLAlchemyError:
+        return _unreachable()
+
+
+@router.get(
+    "/v1/experiments/{key}/shadow",
+    response_model=ShadowReport,
+    responses={404: {}, 503: {}},
+)
+def shadow(
+    key: str,
+    engine: EngineDep,
+    services: ServicesDep,
+    settings: SettingsDep,
+    metric: Metric = MetricQuery,
+) -> Any:
+    """Per shadow arm: agreement with the champion, disagreements per variant, its
+    latency, and the doubly robust estimate of its lift over what was served."""
+    plan = engine.config.current.placements.experiments.get(key)
+    if plan is None:
+        return _not_found(key)
+    placement = engine.config.current.placements.config.placements[plan.experiment.placement]
+    cutoff = attribution_cutoff(engine.clock.now(), metric, settings.outcomes)
+    try:
+        return shadow_report(
+            services.database, plan, placement, metric, settings.experiments, cutoff
+        )
+    except SQLAlchemyError:
+        return _unreachable()

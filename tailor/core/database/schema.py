@@ -1,4 +1,5 @@
-"""The tables of the decision database: decisions, the trigger outbox and opt-outs.
+"""The tables of the decision database: decisions and their shadows, outcomes,
+experiment assignments, the trigger outbox and opt-outs.
 
 One schema for SQLite (embedded profile) and PostgreSQL (redis profile, where the
 tables share a database with Feast's registry, hence the `tailor_` prefix). Alembic
@@ -73,6 +74,24 @@ decisions = Table(
     Column("arm", String(100)),
     Column("bucket", Float),
     Column("action_probability", Float, nullable=False),
+)
+
+# What a shadow arm would have done beside a served decision (`serving.decision.shadow`).
+shadow_decisions = Table(
+    "tailor_shadow_decisions",
+    metadata,
+    Column("decision_id", String(32), primary_key=True),
+    Column("experiment_key", String(100), primary_key=True),
+    Column("arm", String(100), primary_key=True),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("served_variant_id", String(100), nullable=False),
+    Column("champion_variant_id", String(100), nullable=False),
+    Column("variant_id", String(100)),
+    Column("action_distribution", JSON, nullable=False),
+    Column("scores", JSON, nullable=False),
+    Column("model_version", String(100)),
+    Column("latency_ms", Float, nullable=False),
+    Column("error", String(200)),
 )
 
 # What users did after a decision, attributed to it within the type's window.

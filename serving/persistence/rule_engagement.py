@@ -1,0 +1,60 @@
+"""What users did after the decisions each rule decided, and after the rest: counted
+from the decision log and its outcomes, per placement and deciding rule.
+
+A rule decides a decision when the decision's `winning_rule` names it (a force that
+chose the variant, or the boost or penalty that changed the winner). Holdout decisions
+are left out: no rule runs there, so they are no fair comparison.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import Engine, case, func, or_, select
+
+from serving.experiments.assignment import HOLDOUT_ARM
+from serving.experiments.engagement import Engagement
+from tailor.core.database.schema import decisions, outcomes
+
+
+def engagement_by_rule(
+    engine: Engine, since: datetime, until: datetime
+) -> dict[tuple[str, str | None], Engagement]:
+    """(placement, deciding rule or None) -> counts, for decisions in [since, until)."""
+
+    def flag(kind: str):
+        return func.max(case((outcomes.c.type == kind, 1), else_=0))
+
+    per_decision = (
+        select(
+            outcomes.c.decision_id,
+            flag("impression").label("impressed"),
+            flag("click").label("clicked"),
+            flag("conversion").label("converted"),
+        )
+        .group_by(outcomes.c.decision_id)
+        .subquery()
+    )
+    rule = decisions.c.decision["winning_rule"].as_string()
+    query = (
+        select(
+            decisions.c.placement,
+            rule,
+            func.count(),
+            func.coalesce(func.sum(per_decision.c.impressed), 0),
+            func.coalesce(func.sum(per_decision.c.clicked), 0),
+            func.coalesce(func.sum(per_decision.c.converted), 0),
+        )
+        .outerjoin(per_decision, per_decision.c.decision_id == decisions.c.decision_id)
+        .where(
+            decisions.c.created_at >= since,
+            decisions.c.created_at < until,
+            or_(decisions.c.arm.is_(None), decisions.c.arm != HOLDOUT_ARM),
+        )
+        .group_by(decisions.c.placement, rule)
+    )
+    with engine.connect() as connection:
+        return {
+            (placement, winner): Engagement(*(int(v) for v in values))
+            for placement, winner, *values in connection.execute(query)
+        }
