@@ -27,11 +27,13 @@ def banner_placements(
     *,
     exploration: dict[str, float] | None = None,
     weights: dict[str, float] | None = None,
+    rules: tuple[dict[str, Any], ...] = (),
 ) -> Path:
     """The shipped file, with the banner's experiment running with `arms` (and nothing
-    else running), exploration and weights as given, and no holdout."""
+    else running), exploration and weights as given, `rules` added, and no holdout."""
     document = yaml.safe_load(SHIPPED_PLACEMENTS_FILE.read_text())
     banner = document["placements"][PLACEMENT]
+    banner["rules"] = [*banner["rules"], *rules]
     if exploration is not None:
         banner["exploration"] = exploration
     if weights is not None:
