@@ -1,9 +1,13 @@
 """Exploration: the distribution a placement's `exploration` gives, the rules it keeps
-(forced serves for sure, suppressed is never explored), and draws that match it."""
+(forced serves for sure, suppressed is never explored), and draws that match it: over
+100,000 draws of the engine's `draw`, and over the real engine's own decisions for a
+fixed user (fewer: each reads the store and scores the model)."""
 
 from __future__ import annotations
 
 import random
+from collections import Counter
+from datetime import timedelta
 
 import pytest
 from scipy.stats import chisquare
@@ -14,6 +18,8 @@ from serving.decision.placements import Placement, compile_placement_rules
 from serving.decision.rules.resolution import Resolution, resolve
 from serving.decision.rules.symbols import SymbolTable
 from serving.decision.scoring import ScoredCandidate
+from tests.support.engines import banner_placements, banner_request, in_process
+from tests.support.flow import CLOCK_START, Flow
 
 PLACEMENT = Placement.model_validate(
     {
@@ -29,6 +35,7 @@ PLACEMENT = Placement.model_validate(
 )
 SCORES = {"a": 0.4, "b": 0.7, "c": 0.5, "d": 0.9}
 SYMBOLS = SymbolTable.for_service(personalization_v1)
+ENGINE_DECISIONS = 1500
 
 
 def _resolution(*rules: dict) -> Resolution:
@@ -97,3 +104,29 @@ def test_a_floor_no_distribution_can_meet_is_refused_at_load():
         Placement.model_validate(
             PLACEMENT.model_dump() | {"exploration": {"epsilon": 0.1, "floor": 0.3}}
         )
+
+
+def test_the_engine_serves_each_variant_as_often_as_it_logs(flow: Flow, tmp_path):
+    """One user at one moment, decided again and again by the real engine: the same
+    logged distribution every time, and served variants that follow it."""
+    arms = [{"key": "champion"}, {"key": "other", "stopped": True}]
+    exploration = {"epsilon": 0.3, "floor": 0.02}
+    placements = banner_placements(tmp_path / "p.yaml", arms, exploration=exploration)
+    moment = CLOCK_START - timedelta(hours=1)
+    with in_process(flow, placements, tmp_path / "decisions.db", seed=3) as services:
+        engine = services.engine
+        snapshot = engine.config.current
+        bodies = [
+            engine.decide(banner_request(552, "desktop", moment), snapshot)
+            for _ in range(ENGINE_DECISIONS)
+        ]
+    logged = {c.variant_id: c.probability for c in bodies[0].candidates if c.probability > 0}
+    assert len(logged) > 2 and sum(logged.values()) == pytest.approx(1.0)
+    for body in bodies:
+        assert {c.variant_id: c.probability for c in body.candidates if c.probability} == logged
+        assert body.action_probability == logged[body.variant.id]
+    served = Counter(body.variant.id for body in bodies)
+    assert set(served) <= set(logged)
+    observed = [served[variant] for variant in logged]
+    expected = [logged[variant] * len(bodies) for variant in logged]
+    assert chisquare(observed, expected).pvalue > 0.001

@@ -121,6 +121,23 @@ def test_a_weight_change_or_a_stopped_arm_never_moves_an_exposed_user(store, tmp
     assert newcomers["b"] == 0 and newcomers["a"] > 3 * newcomers["c"]
 
 
+def test_a_shadow_arm_takes_nobody_not_even_a_user_once_exposed_to_it(store, tmp_path):
+    seed = f"s-{tmp_path.name}"
+    exposed = _expose(store, _loaded(tmp_path, seed=seed), range(1, 2001))
+    assert store.flush()
+    shadowed = _loaded(
+        tmp_path,
+        seed=seed,
+        arms=[{"key": "a"}, {"key": "b", "shadow": True}, {"key": "c", "weight": 2}],
+    )
+    again = _expose(store, shadowed, range(1, 4001))
+    assert "b" not in again.values()
+    assert {u: again[u] for u in exposed if exposed[u] != "b"} == {
+        u: arm for u, arm in exposed.items() if arm != "b"
+    }
+    assert len(again) == 4000  # the shadow's former users are re-hashed into a live arm
+
+
 def test_a_restarted_process_reads_the_first_exposure_from_the_database(
     store, tmp_path, database_url
 ):

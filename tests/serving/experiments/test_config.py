@@ -65,6 +65,16 @@ def _experiment(key: str = "e", **fields) -> dict:
             "every arm is stopped",
         ),
         ([_experiment(arms=[{"key": "a"}])], "experiments[e].arms", "at least 2"),
+        (
+            [_experiment(arms=[{"key": "a", "shadow": True}, {"key": "b"}])],
+            "experiments[e]",
+            "must serve, not be a shadow",
+        ),
+        (
+            [_experiment(arms=[{"key": "a"}, {"key": "b", "shadow": True, "shadow_share": 0}])],
+            "experiments[e].arms.1.shadow_share",
+            "greater than 0",
+        ),
     ],
 )
 def test_a_bad_experiment_is_refused_with_its_location(tmp_path, experiments, field, message):
@@ -72,6 +82,16 @@ def test_a_bad_experiment_is_refused_with_its_location(tmp_path, experiments, fi
         load_placements(_write(tmp_path, experiments), SYMBOLS)
     problems = [(p.field, p.message) for p in refused.value.problems]
     assert any(f == field and message in m for f, m in problems), problems
+
+
+def test_an_exploration_floor_no_distribution_can_meet_is_refused(tmp_path):
+    banner = {"exploration": {"epsilon": 0.1, "floor": 0.2}}  # 8 variants x 0.2 > 1
+    with pytest.raises(PlacementsConfigError) as refused:
+        load_placements(_write(tmp_path, [], **banner), SYMBOLS)
+    (problem,) = refused.value.problems
+    assert problem.placement == "homepage_banner"
+    assert "exploration.floor 0.2 for 8 variants" in problem.message
+    assert "at most 0.1250" in problem.message
 
 
 def test_disjoint_namespace_ranges_keep_two_experiments_apart(tmp_path):
