@@ -1,5 +1,7 @@
 """Serving benchmark: POST /v1/personalize against a Feast-lookup-plus-predict baseline,
-and the cost of the rules engine (the same placement with 0 and with 20 rules).
+the cost of the rules engine (the same placement with 0 and with 20 rules), and what a
+shadow arm costs the served answer (the same placement with and without one; the
+shadow decides after the response, on a worker thread of the same process).
 
 Starts `tailor serve` (one uvicorn worker) on a free port with the trained model and
 the materialized store of the current settings, and a placements file holding the
@@ -43,6 +45,8 @@ from tests.support.services import start_api
 RESULTS = Path(__file__).resolve().parent / "results" / "serving.json"
 DEVICES = ("mobile", "desktop", "tablet")
 NO_RULES, WITH_RULES = "bench_no_rules", "bench_20_rules"
+NO_SHADOW, WITH_SHADOW = "bench_no_shadow", "bench_shadow"
+CHALLENGER = {"weights": {"behavioral": 0.8, "contextual": 0.1, "predictive": 0.1}}
 ROUNDS = 3
 
 
@@ -73,11 +77,29 @@ def _twenty_rules() -> list[dict]:
     return rules
 
 
+def _experiment_on(placement: str, second_arm: dict) -> dict:
+    return {
+        "key": f"bench_{placement}",
+        "placement": placement,
+        "status": "running",
+        "arms": [{"key": "champion"}, second_arm],
+    }
+
+
 def benchmark_placements(settings: TailorSettings, folder: Path) -> Path:
     document = yaml.safe_load(placements_path(settings.serving.placements_file).read_text())
     banner = document["placements"]["homepage_banner"]
     document["placements"][NO_RULES] = banner | {"rules": []}
     document["placements"][WITH_RULES] = banner | {"rules": _twenty_rules()}
+    # Both in an experiment whose users all get the champion, so they differ only in
+    # the shadow arm deciding beside every decision of one of them.
+    document["placements"][NO_SHADOW] = banner
+    document["placements"][WITH_SHADOW] = banner
+    document["experiments"] = [
+        *document.get("experiments", []),
+        _experiment_on(NO_SHADOW, {"key": "idle", "stopped": True}),
+        _experiment_on(WITH_SHADOW, {"key": "challenger", "shadow": True, "policy": CHALLENGER}),
+    ]
     path = folder / "placements.yaml"
     path.write_text(yaml.safe_dump(document))
     return path
@@ -169,11 +191,14 @@ def main() -> None:
     # name -> target(s) run together, concurrent clients; one client measures latency
     # without queueing, the rest measure it under load.
     rules = [("/v1/personalize", NO_RULES), ("/v1/personalize", WITH_RULES)]
+    shadow = [("/v1/personalize", NO_SHADOW), ("/v1/personalize", WITH_SHADOW)]
     runs_of: dict[tuple[str, ...], tuple[list[Target], int]] = {
         ("baseline_feast_plus_predict",): ([("/internal/baseline", None)], args.concurrency),
         ("personalize",): ([("/v1/personalize", "homepage_banner")], args.concurrency),
         ("personalize_no_rules", "personalize_20_rules"): (rules, args.concurrency),
         ("personalize_no_rules_1_client", "personalize_20_rules_1_client"): (rules, 1),
+        ("served_no_shadow", "served_with_shadow"): (shadow, args.concurrency),
+        ("served_no_shadow_1_client", "served_with_shadow_1_client"): (shadow, 1),
     }
     with tempfile.TemporaryDirectory() as scratch:
         server = start_api(
@@ -227,6 +252,10 @@ def main() -> None:
         "rules_p50_overhead_under_load": with_rules["p50_ms"] / no_rules["p50_ms"] - 1,
         "rules_p50_overhead_1_client": with_rules_1["p50_ms"] / no_rules_1["p50_ms"] - 1,
         "rules_target_p50_overhead": 0.10,
+        "shadow_p99_ratio_under_load": figures["served_with_shadow"]["p99_ms"]
+        / figures["served_no_shadow"]["p99_ms"],
+        "shadow_p99_ratio_1_client": figures["served_with_shadow_1_client"]["p99_ms"]
+        / figures["served_no_shadow_1_client"]["p99_ms"],
     }
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(result, indent=2))
@@ -241,7 +270,10 @@ def main() -> None:
         f"throughput x{result['throughput_ratio_vs_baseline']:.2f}\n"
         f"20 rules vs none, p50 (target < +10%): "
         f"{result['rules_p50_overhead_1_client']:+.1%} with 1 client, "
-        f"{result['rules_p50_overhead_under_load']:+.1%} with {args.concurrency}  -> {RESULTS}"
+        f"{result['rules_p50_overhead_under_load']:+.1%} with {args.concurrency}\n"
+        f"served p99 with a shadow arm / without: x{result['shadow_p99_ratio_1_client']:.2f} "
+        f"with 1 client, x{result['shadow_p99_ratio_under_load']:.2f} with "
+        f"{args.concurrency}  -> {RESULTS}"
     )
 
 

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 from pipelines.generate import simulated_catalogue
 from pipelines.generator.response import ShownVariant
-from pipelines.simulation import Visit, _Users, simulate
+from pipelines.simulation import Visit, simulate
 from tailor.core.outcome import Outcome
 from tailor.core.settings import GeneratorSettings
 
@@ -36,12 +36,11 @@ def _run(policy, seed: int = 5) -> list[Outcome]:
 
 
 def _taste_policy(favourite: bool):
-    users = _Users(CONFIG)
+    """An oracle of taste: reads the visitor's ground truth, as only an oracle may."""
     names = simulated_catalogue(CONFIG).names
-    index = {int(user): i for i, user in enumerate(users.ids)}
 
     def policy(visit: Visit) -> str:
-        preferences = users.truths[index[visit.user_id]].preferences
+        preferences = visit.truth.preferences
         return names[int(preferences.argmax() if favourite else preferences.argmin())]
 
     return policy

@@ -42,3 +42,18 @@ def test_every_folder_left_its_output(flow):
     assert (data / "feast" / "registry.db").is_file()
     assert (data / "feast" / "online_store.db").is_file()
     assert (flow.models_dir / "latest" / "model.txt").is_file()
+
+
+def test_demo_judges_its_shadow_arm_from_the_explored_week(flow):
+    report = re.search(
+        r"taste_first: ([\d,]+) decisions, agreement ([\d.]+)%.*\n"
+        r"\s+DR conversion lift over served: ([+-][\d.]+) \[([+-][\d.]+), ([+-][\d.]+)\]"
+        r".*\(support ([\d.]+)%",
+        flow.output,
+    )
+    assert report, flow.output
+    decisions, agreement = int(report[1].replace(",", "")), float(report[2])
+    low, lift, high = float(report[4]), float(report[3]), float(report[5])
+    assert decisions > 1000 and 0 < agreement < 100
+    assert low <= lift <= high
+    assert float(report[6]) == 100.0  # the demo's champion explores every variant
