@@ -120,6 +120,7 @@ class Gathered:
     personal: bool  # personal features were read, so the ranking can be trusted
     features: dict[str, Any] = field(default_factory=dict)
     popularity: dict[str, float] = field(default_factory=dict)
+    model: ModelArtifact | None = None  # the model the score came from
     propensity: float | None = None
     percentile: float | None = None
     explanation: ModelExplanation | None = None
@@ -226,6 +227,7 @@ class DecisionEngine:
             gathered.degraded.append("category_stats_unavailable")
 
     def _score(self, gathered: Gathered, model: ModelArtifact | None) -> None:
+        gathered.model = model
         if model is None:
             gathered.degraded.append("model_unavailable")
             return
@@ -440,7 +442,7 @@ class DecisionEngine:
         """What another model makes of the same features: its score and the rules'
         symbols that depend on it, in a copy (the served decision's stays as it was)."""
         copy = dataclasses.replace(gathered, degraded=[])
-        if model is not self.model:
+        if model is not gathered.model:
             copy.propensity = copy.percentile = copy.explanation = None
             if gathered.personal:
                 self._score(copy, model)

@@ -19,6 +19,7 @@ from tests.support.flow import Flow
 
 EXPERIMENT = "homepage_policies"
 PLACEMENT = "homepage_banner"
+READ_BUDGET_MS = 30_000.0
 
 
 def banner_placements(
@@ -50,9 +51,11 @@ def banner_placements(
 def in_process(
     flow: Flow, placements: Path, database: Path, *, seed: int = 0, **overrides: Any
 ) -> Iterator[Services]:
-    """Shadow arms run inline, so every shadow row is there when a decision returns."""
+    """Shadow arms run inline, so every shadow row is there when a decision returns.
+    The store's read budget is generous: these tests compare decisions, and one that
+    fell back because a loaded machine was slow would differ for no reason of theirs."""
     settings = flow.settings(
-        serving={"placements_file": placements},
+        serving={"placements_file": placements, "feature_budget_ms": READ_BUDGET_MS},
         decisions={"database_url": f"sqlite:///{database}"},
         **overrides,
     )
