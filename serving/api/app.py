@@ -16,6 +16,7 @@ from feast import FeatureStore
 from prometheus_client import make_asgi_app
 
 from feature_repo.store import open_store
+from serving.api.body_limit import BodyLimit
 from serving.api.errors import install_error_handlers
 from serving.api.routes import (
     admin,
@@ -65,6 +66,7 @@ def create_app(settings: TailorSettings, event_bus: EventBusFactory) -> FastAPI:
         description="Real-time personalization decisions from a Feast feature store.",
         lifespan=lifespan,
     )
+    app.add_middleware(BodyLimit, max_bytes=settings.serving.max_body_bytes)
     app.mount("/metrics", make_asgi_app())
     install_error_handlers(app)
     for routes in (personalize, decisions, events, outcomes, experiments, health, admin):

@@ -60,7 +60,10 @@ def require_admin_key(
         raise HTTPException(
             403, "the admin API is closed: set TAILOR_SERVING__ADMIN_API_KEY to open it"
         )
-    if key is None or not secrets.compare_digest(key, configured.get_secret_value()):
+    # Bytes: compare_digest refuses non-ASCII text, and a header may carry any byte.
+    if key is None or not secrets.compare_digest(
+        key.encode(), configured.get_secret_value().encode()
+    ):
         raise HTTPException(401, "missing or wrong X-API-Key header")
 
 

@@ -9,7 +9,7 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from serving.decision.rules.evaluation import ConfigProblem
-from serving.decision.schemas import MAX_USER_ID, RequestContextBody
+from serving.decision.schemas import MAX_USER_ID, NO_CONTROL_CHARACTERS, RequestContextBody
 
 
 class ItemError(BaseModel):
@@ -127,4 +127,4 @@ class DryRunBody(BaseModel):
 
 
 class OptOutBody(BaseModel):
-    reason: str | None = Field(None, max_length=200)
+    reason: str | None = Field(None, max_length=200, pattern=NO_CONTROL_CHARACTERS)

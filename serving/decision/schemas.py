@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from tailor.core.events import Device, Instant
 
 MAX_USER_ID = 2**63 - 1
+NO_CONTROL_CHARACTERS = r"^[^\x00-\x1f\x7f]*$"
 
 
 class RequestContextBody(BaseModel):
@@ -40,11 +41,12 @@ class PersonalizeRequest(BaseModel):
         },
     )
 
-    user_id: int = Field(ge=1, le=MAX_USER_ID)
-    placement: str = Field(min_length=1, max_length=100)
+    user_id: int = Field(ge=1, le=MAX_USER_ID, strict=True, description="Not a string or bool.")
+    placement: str = Field(min_length=1, max_length=100, pattern=NO_CONTROL_CHARACTERS)
     context: RequestContextBody
     personalization_consent: bool = Field(
         True,
+        strict=True,
         description="False: serve the default content and use no behavioral data "
         "(as for users on the opt-out list).",
     )

@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 from typing import Annotated, Literal, get_args
 
 import pyarrow as pa
-from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field
 
 EventType = Literal["view", "add_to_cart", "remove_from_cart", "purchase"]
 EVENT_TYPES: tuple[str, ...] = get_args(EventType)
@@ -24,7 +24,15 @@ def _in_epoch_range(moment: datetime) -> datetime:
     return moment
 
 
-Instant = Annotated[AwareDatetime, AfterValidator(_in_epoch_range)]
+def _not_a_number(value: object) -> object:
+    # Pydantic reads a number as seconds since the epoch; the API documents ISO 8601,
+    # and a number where a time is expected is more often a unit mistake than a time.
+    if isinstance(value, int | float):
+        raise ValueError("must be an ISO 8601 string with a zone, e.g. 2026-03-04T10:00:00Z")
+    return value
+
+
+Instant = Annotated[AwareDatetime, BeforeValidator(_not_a_number), AfterValidator(_in_epoch_range)]
 DECISION_ID_LENGTH = 32  # uuid4 hex, as decisions are logged
 
 EVENT_SCHEMA = pa.schema(

@@ -110,6 +110,11 @@ class ServingSettings(BaseModel):
     explain_top_features: int = Field(
         5, ge=0, le=50, description="Model feature contributions returned per decision."
     )
+    max_body_bytes: int = Field(
+        8 * 1024 * 1024,
+        ge=1024,
+        description="Larger request bodies are refused with 413 before they are parsed.",
+    )
     shadow_workers: int = Field(
         1, ge=1, le=32, description="Threads that run shadow arms after the response."
     )

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import APIRouter
+from fastapi import Path as PathParam
 from fastapi.responses import JSONResponse
 
 from serving.api.deps import ServicesDep
@@ -15,9 +16,16 @@ router = APIRouter(tags=["decisions"])
 
 
 @router.get(
-    "/v1/decisions/{decision_id}", response_model=DecisionRecord, responses={404: {}, 503: {}}
+    "/v1/decisions/{decision_id}",
+    response_model=DecisionRecord,
+    responses={404: {}, 422: {}, 503: {}},
 )
-def logged_decision(decision_id: str, services: ServicesDep) -> Any:
+def logged_decision(
+    decision_id: Annotated[
+        str, PathParam(pattern=r"^[0-9a-f]{32}$", description="As the decision returned it.")
+    ],
+    services: ServicesDep,
+) -> Any:
     """A decision as logged: its request, its full response and the versions used."""
     try:
         record = services.decision_log.get(decision_id)

@@ -1,0 +1,120 @@
+"""Hostile input over HTTP: values JSON cannot carry back, loose types, control
+characters, odd header bytes and oversized bodies all get a 4xx that names the field,
+never a 500, and a 422 repeats at most a short, encodable excerpt of the input."""
+
+from __future__ import annotations
+
+import http.client
+from collections.abc import Iterator
+from urllib.parse import urlsplit
+
+import pytest
+
+from tests.support.flow import Flow, Server, start_server
+
+ADMIN_KEY = "hostile-admin-key"
+DECIDE = (
+    '{"user_id": %s, "placement": "homepage_banner", "personalization_consent": %s, '
+    '"context": {"device": "mobile", "country": "DE"%s}}'
+)
+MAX_BODY = 64 * 1024
+
+
+@pytest.fixture(scope="module")
+def server(flow: Flow, tmp_path_factory) -> Iterator[Server]:
+    home = tmp_path_factory.mktemp("hostile")
+    started = start_server(
+        flow.env
+        | {
+            "TAILOR_SERVING__ADMIN_API_KEY": ADMIN_KEY,
+            "TAILOR_SERVING__MAX_BODY_BYTES": str(MAX_BODY),
+            "TAILOR_DECISIONS__DATABASE_URL": f"sqlite:///{home / 'decisions.db'}",
+        }
+    )
+    yield started
+    started.stop()
+
+
+def _raw(
+    server: Server,
+    method: str,
+    path: str,
+    body: bytes | str | Iterator[bytes] | None = None,
+    headers: dict[str, str] | None = None,
+) -> tuple[int, bytes]:
+    """Bytes on the wire, as a hostile client sends them (no client-side encoding)."""
+    address = urlsplit(server.url)
+    connection = http.client.HTTPConnection(address.hostname, address.port, timeout=60)
+    try:
+        connection.request(
+            method, path, body=body, headers={"content-type": "application/json"} | (headers or {})
+        )
+        response = connection.getresponse()
+        return response.status, response.read()
+    finally:
+        connection.close()
+
+
+@pytest.mark.parametrize(
+    ("user_id", "consent", "context", "field"),
+    [
+        ("NaN", "true", "", "user_id"),
+        ("Infinity", "true", "", "user_id"),
+        ("1e400", "true", "", "user_id"),
+        ('"\\ud800"', "true", "", "user_id"),
+        ("true", "true", "", "user_id"),
+        ('"42"', "true", "", "user_id"),
+        ("42", "0", "", "personalization_consent"),
+        ("42", "true", ', "timestamp": 1772600000', "timestamp"),
+        ("42", "true", ', "page": "\\ud83d"', "page"),
+        ("42", "true", ', "\\udfff": 1', "\\udfff"),
+    ],
+)
+def test_a_bad_value_is_a_422_naming_its_field(server, user_id, consent, context, field):
+    status, body = _raw(server, "POST", "/v1/personalize", DECIDE % (user_id, consent, context))
+    assert status == 422, body
+    text = body.decode("utf-8")  # valid UTF-8, whatever came in
+    assert f'"{field}"' in text.replace("\\\\", "\\"), text
+
+
+def test_a_control_character_in_an_identifier_is_refused(server):
+    placement = DECIDE.replace("homepage_banner", "home\\u0000") % ("1", "true", "")
+    assert _raw(server, "POST", "/v1/personalize", placement)[0] == 422
+    status, body = _raw(
+        server,
+        "PUT",
+        "/v1/admin/opt-outs/123456",
+        '{"reason": "a\\u0000b"}',
+        {"X-API-Key": ADMIN_KEY},
+    )
+    assert status == 422 and b"reason" in body
+    status, body = _raw(server, "GET", "/v1/decisions/abc%00def")
+    assert status == 422 and b"decision_id" in body and b"SELECT" not in body
+
+
+def test_a_non_ascii_api_key_is_a_401(server):
+    key = "ключ".encode().decode("latin-1")  # the bytes a client may put in a header
+    status, body = _raw(server, "GET", "/v1/admin/config", headers={"X-API-Key": key})
+    assert status == 401, body
+    assert _raw(server, "GET", "/v1/admin/config", headers={"X-API-Key": ADMIN_KEY})[0] == 200
+
+
+def test_a_large_input_is_answered_with_an_excerpt(server):
+    long_placement = "p" * 5_000
+    body = (DECIDE % ("1", "true", "")).replace("homepage_banner", long_placement)
+    status, answer = _raw(server, "POST", "/v1/personalize", body)
+    assert status == 422 and len(answer) < 1_000, answer
+
+
+def test_a_body_over_the_limit_is_a_413_declared_or_chunked(server):
+    oversized = "[" + ",".join(['{"event_id": "x"}'] * (MAX_BODY // 10)) + "]"
+    status, body = _raw(server, "POST", "/v1/events", oversized)
+    assert status == 413 and b"max_body_bytes" in body
+
+    def chunks() -> Iterator[bytes]:
+        for _ in range(MAX_BODY // 1024 + 2):
+            yield b" " * 1024
+
+    status, body = _raw(server, "POST", "/v1/events", chunks())  # no length: chunked
+    assert status == 413, body
+    assert _raw(server, "GET", "/health")[0] in {200, 503}  # still serving
