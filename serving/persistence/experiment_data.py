@@ -8,34 +8,16 @@ revenue adds up every conversion's value.
 from __future__ import annotations
 
 import numpy as np
-from sqlalchemy import Engine, case, func, literal, select
+from sqlalchemy import Engine, func, literal, select
 
 from serving.experiments.results import ArmUsers
-from tailor.core.database.schema import assignments, decisions, outcomes
-
-
-def _flag(kind: str):
-    return func.max(case((outcomes.c.type == kind, 1), else_=0))
+from serving.persistence.decision_outcomes import per_decision
+from tailor.core.database.schema import assignments, decisions
 
 
 def arm_users(engine: Engine, experiment_key: str) -> dict[str, ArmUsers]:
     """Every user the experiment exposed, by arm (the stored first exposure)."""
-    per_decision = (
-        select(
-            outcomes.c.decision_id,
-            _flag("impression").label("impressed"),
-            _flag("click").label("clicked"),
-            _flag("conversion").label("converted"),
-            func.sum(
-                case(
-                    (outcomes.c.type == "conversion", func.coalesce(outcomes.c.value, 0.0)),
-                    else_=0.0,
-                )
-            ).label("revenue"),
-        )
-        .group_by(outcomes.c.decision_id)
-        .subquery()
-    )
+    outcome = per_decision()
     zero = literal(0)
     query = (
         select(
@@ -43,10 +25,10 @@ def arm_users(engine: Engine, experiment_key: str) -> dict[str, ArmUsers]:
             assignments.c.user_id,
             assignments.c.pre_exposure_purchases,
             func.count(decisions.c.decision_id),
-            func.coalesce(func.sum(per_decision.c.impressed), zero),
-            func.coalesce(func.sum(per_decision.c.clicked), zero),
-            func.coalesce(func.sum(per_decision.c.converted), zero),
-            func.coalesce(func.sum(per_decision.c.revenue), 0.0),
+            func.coalesce(func.sum(outcome.c.impression), zero),
+            func.coalesce(func.sum(outcome.c.click), zero),
+            func.coalesce(func.sum(outcome.c.conversion), zero),
+            func.coalesce(func.sum(outcome.c.revenue), 0.0),
         )
         .select_from(assignments)
         .outerjoin(
@@ -54,7 +36,7 @@ def arm_users(engine: Engine, experiment_key: str) -> dict[str, ArmUsers]:
             (decisions.c.experiment_key == assignments.c.experiment_key)
             & (decisions.c.user_id == assignments.c.user_id),
         )
-        .outerjoin(per_decision, per_decision.c.decision_id == decisions.c.decision_id)
+        .outerjoin(outcome, outcome.c.decision_id == decisions.c.decision_id)
         .where(assignments.c.experiment_key == experiment_key)
         .group_by(assignments.c.arm, assignments.c.user_id, assignments.c.pre_exposure_purchases)
     )

@@ -14,10 +14,11 @@ from datetime import datetime
 from typing import Any
 
 import numpy as np
-from sqlalchemy import Engine, case, func, select
+from sqlalchemy import Engine, select
 
 from serving.experiments.off_policy import LoggedBandit, Metric
-from tailor.core.database.schema import decisions, outcomes, shadow_decisions
+from serving.persistence.decision_outcomes import per_decision
+from tailor.core.database.schema import decisions, shadow_decisions
 from tailor.core.events import DEVICES
 
 FEATURES = (
@@ -42,27 +43,6 @@ class PolicyLog:
     decision_ids: tuple[str, ...]
 
 
-def _per_decision_rewards():
-    def flag(kind: str):
-        return func.max(case((outcomes.c.type == kind, 1.0), else_=0.0))
-
-    return (
-        select(
-            outcomes.c.decision_id,
-            flag("click").label("click"),
-            flag("conversion").label("conversion"),
-            func.sum(
-                case(
-                    (outcomes.c.type == "conversion", func.coalesce(outcomes.c.value, 0.0)),
-                    else_=0.0,
-                )
-            ).label("revenue"),
-        )
-        .group_by(outcomes.c.decision_id)
-        .subquery()
-    )
-
-
 def policy_log(
     engine: Engine,
     experiment_key: str,
@@ -77,7 +57,7 @@ def policy_log(
     """A shadow `policy` is judged on the control's decisions it decided beside (and
     did not fail on); a live arm on the decisions it served, on-policy. `decided_before` leaves out
     decisions whose attribution window is still open."""
-    rewards = _per_decision_rewards()
+    rewards = per_decision()
     columns = [
         decisions.c.decision_id,
         decisions.c.user_id,

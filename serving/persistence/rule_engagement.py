@@ -10,42 +10,30 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Engine, case, func, or_, select
+from sqlalchemy import Engine, func, or_, select
 
 from serving.experiments.assignment import HOLDOUT_ARM
 from serving.experiments.engagement import Engagement
-from tailor.core.database.schema import decisions, outcomes
+from serving.persistence.decision_outcomes import per_decision
+from tailor.core.database.schema import decisions
 
 
 def engagement_by_rule(
     engine: Engine, since: datetime, until: datetime
 ) -> dict[tuple[str, str | None], Engagement]:
     """(placement, deciding rule or None) -> counts, for decisions in [since, until)."""
-
-    def flag(kind: str):
-        return func.max(case((outcomes.c.type == kind, 1), else_=0))
-
-    per_decision = (
-        select(
-            outcomes.c.decision_id,
-            flag("impression").label("impressed"),
-            flag("click").label("clicked"),
-            flag("conversion").label("converted"),
-        )
-        .group_by(outcomes.c.decision_id)
-        .subquery()
-    )
+    outcome = per_decision()
     rule = decisions.c.decision["winning_rule"].as_string()
     query = (
         select(
             decisions.c.placement,
             rule,
             func.count(),
-            func.coalesce(func.sum(per_decision.c.impressed), 0),
-            func.coalesce(func.sum(per_decision.c.clicked), 0),
-            func.coalesce(func.sum(per_decision.c.converted), 0),
+            func.coalesce(func.sum(outcome.c.impression), 0),
+            func.coalesce(func.sum(outcome.c.click), 0),
+            func.coalesce(func.sum(outcome.c.conversion), 0),
         )
-        .outerjoin(per_decision, per_decision.c.decision_id == decisions.c.decision_id)
+        .outerjoin(outcome, outcome.c.decision_id == decisions.c.decision_id)
         .where(
             decisions.c.created_at >= since,
             decisions.c.created_at < until,

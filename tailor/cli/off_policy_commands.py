@@ -12,7 +12,10 @@ from tailor.cli.app import console, fail, load_settings
 from tailor.cli.experiment_commands import experiment_database, experiments
 
 if TYPE_CHECKING:
+    from datetime import datetime
+
     from serving.experiment_reports import OffPolicyReport, ShadowReport
+    from tailor.core.settings import TailorSettings
 
 
 class MetricChoice(StrEnum):
@@ -93,6 +96,15 @@ def print_shadow(report: ShadowReport) -> None:
             console.print(f"  note: {arm.note}", markup=False)
 
 
+def _cutoff(settings: TailorSettings, metric: MetricChoice, open_windows: bool) -> datetime | None:
+    """Decisions before this have had their whole attribution window."""
+    from serving.experiment_reports import attribution_cutoff
+
+    if open_windows:
+        return None
+    return attribution_cutoff(settings.clock.now(), metric.value, settings.outcomes)
+
+
 @experiments.command("ope")
 def off_policy(
     key: Annotated[str, typer.Argument(help="The experiment's key.")],
@@ -101,19 +113,10 @@ def off_policy(
     open_windows: OpenWindowsOption = False,
 ) -> None:
     """IPS, self-normalized IPS and doubly robust estimates of an arm's value."""
-    from serving.experiment_reports import (
-        NoDecisions,
-        UnknownPolicy,
-        attribution_cutoff,
-        off_policy_report,
-    )
+    from serving.experiment_reports import NoDecisions, UnknownPolicy, off_policy_report
 
     settings = load_settings()
-    cutoff = (
-        None
-        if open_windows
-        else attribution_cutoff(settings.clock.now(), metric.value, settings.outcomes)
-    )
+    cutoff = _cutoff(settings, metric, open_windows)
     with experiment_database(settings, key) as (plan, placement, database):
         try:
             report = off_policy_report(
@@ -131,14 +134,10 @@ def shadow(
     open_windows: OpenWindowsOption = False,
 ) -> None:
     """Each shadow arm: agreement, disagreements, latency and its estimated lift."""
-    from serving.experiment_reports import attribution_cutoff, shadow_report
+    from serving.experiment_reports import shadow_report
 
     settings = load_settings()
-    cutoff = (
-        None
-        if open_windows
-        else attribution_cutoff(settings.clock.now(), metric.value, settings.outcomes)
-    )
+    cutoff = _cutoff(settings, metric, open_windows)
     with experiment_database(settings, key) as (plan, placement, database):
         report = shadow_report(
             database, plan, placement, metric.value, settings.experiments, cutoff

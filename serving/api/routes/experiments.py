@@ -9,6 +9,8 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.exc import SQLAlchemyError
 
 from serving.api.deps import EngineDep, ServicesDep, SettingsDep
+from serving.decision.engine import DecisionEngine
+from serving.decision.placements import ExperimentPlan, Placement
 from serving.experiment_reports import (
     NoDecisions,
     OffPolicyReport,
@@ -65,6 +67,14 @@ def _not_found(key: str) -> JSONResponse:
     return JSONResponse(status_code=404, content={"detail": f"no experiment {key!r}"})
 
 
+def _experiment(engine: DecisionEngine, key: str) -> tuple[ExperimentPlan, Placement] | None:
+    loaded = engine.config.current.placements
+    plan = loaded.experiments.get(key)
+    if plan is None:
+        return None
+    return plan, loaded.config.placements[plan.experiment.placement]
+
+
 MetricQuery = Query(
     "conversion", description="The reward: click, conversion (0/1 per decision) or revenue."
 )
@@ -86,10 +96,10 @@ def off_policy(
     """IPS, self-normalized IPS and doubly robust estimates of an arm's value per
     decision, from the experiment's log, with bootstrap intervals, support and
     effective sample size. A shadow arm is judged on the decisions it saw."""
-    plan = engine.config.current.placements.experiments.get(key)
-    if plan is None:
+    found = _experiment(engine, key)
+    if found is None:
         return _not_found(key)
-    placement = engine.config.current.placements.config.placements[plan.experiment.placement]
+    plan, placement = found
     cutoff = attribution_cutoff(engine.clock.now(), metric, settings.outcomes)
     try:
         return off_policy_report(
@@ -117,10 +127,10 @@ def shadow(
 ) -> Any:
     """Per shadow arm: agreement with the champion, disagreements per variant, its
     latency, and the doubly robust estimate of its lift over what was served."""
-    plan = engine.config.current.placements.experiments.get(key)
-    if plan is None:
+    found = _experiment(engine, key)
+    if found is None:
         return _not_found(key)
-    placement = engine.config.current.placements.config.placements[plan.experiment.placement]
+    plan, placement = found
     cutoff = attribution_cutoff(engine.clock.now(), metric, settings.outcomes)
     try:
         return shadow_report(
