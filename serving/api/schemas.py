@@ -9,7 +9,8 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from serving.decision.rules.evaluation import ConfigProblem
-from serving.decision.schemas import MAX_USER_ID, NO_CONTROL_CHARACTERS, RequestContextBody
+from serving.decision.schemas import MAX_USER_ID, RequestContextBody
+from tailor.core.events import NO_CONTROL_CHARACTERS
 
 
 class ItemError(BaseModel):

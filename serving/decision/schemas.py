@@ -10,10 +10,9 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from tailor.core.events import Device, Instant
+from tailor.core.events import NO_CONTROL_CHARACTERS, Device, Instant
 
 MAX_USER_ID = 2**63 - 1
-NO_CONTROL_CHARACTERS = r"^[^\x00-\x1f\x7f]*$"
 
 
 class RequestContextBody(BaseModel):

@@ -14,6 +14,9 @@ Device = Literal["mobile", "desktop", "tablet"]
 DEVICES: tuple[str, ...] = get_args(Device)
 
 EARLIEST, LATEST = datetime(1970, 1, 1, tzinfo=UTC), datetime(2200, 1, 1, tzinfo=UTC)
+# For identifiers and free text from clients: a NUL or an escape sequence is never part
+# of a name, and would travel on into features, logs and terminals.
+NO_CONTROL_CHARACTERS = r"^[^\x00-\x1f\x7f]*$"
 
 
 def _in_epoch_range(moment: datetime) -> datetime:
@@ -68,12 +71,12 @@ class Event(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    event_id: str = Field(min_length=1, max_length=128)
+    event_id: str = Field(min_length=1, max_length=128, pattern=NO_CONTROL_CHARACTERS)
     user_id: int = Field(ge=1, le=2**63 - 1)
-    session_id: str = Field(min_length=1, max_length=128)
+    session_id: str = Field(min_length=1, max_length=128, pattern=NO_CONTROL_CHARACTERS)
     event_type: EventType
     item_id: int | None = Field(None, ge=0, le=2**63 - 1)
-    category: str | None = Field(None, min_length=1, max_length=100)
+    category: str | None = Field(None, min_length=1, max_length=100, pattern=NO_CONTROL_CHARACTERS)
     price: float | None = Field(None, ge=0, allow_inf_nan=False)
     device: Device | None = None
     country: str | None = Field(None, pattern=r"^[A-Z]{2}$")
@@ -82,6 +85,7 @@ class Event(BaseModel):
         None,
         min_length=1,
         max_length=DECISION_ID_LENGTH,
+        pattern=NO_CONTROL_CHARACTERS,
         description="On a purchase: the decision it answers; also recorded as a conversion "
         "outcome with the price as its value.",
     )

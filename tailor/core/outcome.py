@@ -11,7 +11,7 @@ from typing import Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from tailor.core.events import DECISION_ID_LENGTH, Instant
+from tailor.core.events import DECISION_ID_LENGTH, NO_CONTROL_CHARACTERS, Instant
 
 OutcomeType = Literal["impression", "click", "conversion"]
 OUTCOME_TYPES: tuple[str, ...] = get_args(OutcomeType)
@@ -25,9 +25,12 @@ class Outcome(BaseModel):
     outcome_id: str = Field(
         min_length=1,
         max_length=OUTCOME_ID_LENGTH,
+        pattern=NO_CONTROL_CHARACTERS,
         description="Idempotency key: an outcome counts once however often it is sent.",
     )
-    decision_id: str = Field(min_length=1, max_length=DECISION_ID_LENGTH)
+    decision_id: str = Field(
+        min_length=1, max_length=DECISION_ID_LENGTH, pattern=NO_CONTROL_CHARACTERS
+    )
     type: OutcomeType
     value: float | None = Field(
         None, ge=0, allow_inf_nan=False, description="Revenue, for a conversion."

@@ -5,6 +5,7 @@ never a 500, and a 422 repeats at most a short, encodable excerpt of the input."
 from __future__ import annotations
 
 import http.client
+import json
 from collections.abc import Iterator
 from urllib.parse import urlsplit
 
@@ -118,3 +119,20 @@ def test_a_body_over_the_limit_is_a_413_declared_or_chunked(server):
     status, body = _raw(server, "POST", "/v1/events", chunks())  # no length: chunked
     assert status == 413, body
     assert _raw(server, "GET", "/health")[0] in {200, 503}  # still serving
+
+
+def test_a_control_character_in_an_event_or_outcome_identifier_is_refused(server):
+    event = (
+        '[{"event_id": "e\\u0000", "user_id": 1, "session_id": "s\\u001b1", '
+        '"event_type": "view", "category": "c\\u007f", "ts": "2026-03-04T09:00:00Z"}]'
+    )
+    status, body = _raw(server, "POST", "/v1/events", event)
+    assert status == 422, body
+    fields = {error["field"] for error in json.loads(body)["errors"]}
+    assert {"event_id", "session_id", "category"} <= fields, fields
+    outcome = (
+        '[{"outcome_id": "o\\u0000", "decision_id": "' + "a" * 32 + '", '
+        '"type": "click", "ts": "2026-03-04T09:00:00Z"}]'
+    )
+    status, body = _raw(server, "POST", "/v1/outcomes", outcome)
+    assert status == 422 and "outcome_id" in {e["field"] for e in json.loads(body)["errors"]}
