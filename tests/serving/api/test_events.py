@@ -59,7 +59,9 @@ def post_batch_with_one_bad_event(server: Server, user_id: int, prefix: str) -> 
     return response.json()
 
 
-def decide_until(server: Server, user_id: int, predicate, timeout: float = 10.0) -> dict:
+def decide_until(server: Server, user_id: int, predicate, timeout: float = 30.0) -> dict:
+    """The worker the fixture just started may still be importing (over 10 s on a loaded
+    2-core machine) when the first events arrive: wait for it, not for a guess."""
     deadline = time.monotonic() + timeout
     body = {
         "user_id": user_id,
