@@ -34,7 +34,7 @@ from pipelines.apply import apply_definitions
 from pipelines.streaming.wiring import session_processor
 from pipelines.streaming.worker import BatchStats, StreamWorker, stream_id
 from tailor.core.clients import redis_client
-from tailor.core.event_stream import RedisStreamBus
+from tailor.core.event_stream import redis_stream_bus
 from tailor.core.events import Event
 from tailor.core.settings import TailorSettings
 from tests.support.services import scratch_database, start_api, start_private_redis
@@ -170,8 +170,7 @@ def freshness_phase(settings: TailorSettings, rate: int, seconds: float, per_pos
 def throughput_phase(
     settings: TailorSettings, events: int, users: int, run: int, workers: int = 1
 ) -> dict:
-    client = redis_client(settings)
-    bus = RedisStreamBus(client, settings.stream.stream_key)
+    bus = redis_stream_bus(settings)
     moment = datetime.now(UTC) - timedelta(minutes=1)
     for offset in range(0, events, 5000):
         chunk = range(offset, min(events, offset + 5000))

@@ -11,7 +11,7 @@ from pipelines.streaming.feature_push import SessionFeaturePusher
 from pipelines.streaming.processor import SessionProcessor
 from pipelines.streaming.state_store import InMemorySessionStore, RedisSessionStore
 from tailor.core.clients import redis_client
-from tailor.core.event_stream import EventBus, RedisStreamBus
+from tailor.core.event_stream import EventBus, redis_stream_bus
 from tailor.core.settings import TailorSettings
 
 
@@ -38,5 +38,5 @@ def session_processor(
 def event_bus(settings: TailorSettings, store: FeatureStore) -> EventBus:
     """Where the API's accepted events go: the Redis Stream, or this process's processor."""
     if settings.profile == "redis":
-        return RedisStreamBus(redis_client(settings), settings.stream.stream_key)
+        return redis_stream_bus(settings)
     return InProcessEventBus(session_processor(settings, store, f"api-{os.getpid()}"))

@@ -9,12 +9,14 @@ from redis.retry import Retry
 from tailor.core.settings import TailorSettings
 
 
-def redis_client(settings: TailorSettings) -> redis.Redis:
-    """A client that gives up within about a timeout: callers fall back or retry later."""
+def redis_client(settings: TailorSettings, retries: int = 2) -> redis.Redis:
+    """A client that gives up within about a timeout: callers fall back or retry later.
+    Each retry waits another timeout; a caller bound by an answer's deadline (the event
+    bus) asks for none."""
     timeout = settings.servers.redis_timeout_seconds
     return redis.Redis.from_url(
         settings.servers.redis_url,
         socket_timeout=timeout,
         socket_connect_timeout=timeout,
-        retry=Retry(ExponentialBackoff(cap=0.2, base=0.01), retries=2),
+        retry=Retry(ExponentialBackoff(cap=0.2, base=0.01), retries=retries),
     )

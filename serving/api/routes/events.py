@@ -62,7 +62,8 @@ def ingest_events(
                 status_code=503,
                 content={
                     "detail": "the event stream is unavailable; none of the events "
-                    "was accepted, retry the whole batch"
+                    "was accepted, retry the whole batch (events are deduplicated by "
+                    "event_id, so a retry never counts one twice)"
                 },
             )
         for event in accepted:

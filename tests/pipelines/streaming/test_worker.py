@@ -15,7 +15,7 @@ from pipelines.streaming.state_store import RedisSessionStore
 from pipelines.streaming.wiring import session_processor
 from pipelines.streaming.worker import StreamWorker
 from tailor.core.clients import redis_client
-from tailor.core.event_stream import RedisStreamBus
+from tailor.core.event_stream import redis_stream_bus
 from tailor.core.events import Event
 from tailor.core.settings import TailorSettings
 from tests.support.flow import CLOCK_START, TAILOR, Flow
@@ -94,7 +94,7 @@ def test_a_worker_killed_mid_batch_loses_nothing_and_counts_nothing_twice(redis_
     start = CLOCK_START - timedelta(minutes=15)
     users = list(range(900_001, 900_001 + USERS))
     events = [event for user in users for event in user_events(user, start)]
-    bus = RedisStreamBus(client, key)
+    bus = redis_stream_bus(settings)
     for offset in range(0, len(events), 1000):
         bus.publish(events[offset : offset + 1000])
     group = settings.stream.group
@@ -167,7 +167,7 @@ def test_entries_are_acknowledged_only_after_the_push(redis_flow):
     processor.pusher.push_online = failing_push
     worker = StreamWorker(client, settings.stream, processor, "acker")
     worker.ensure_group()
-    RedisStreamBus(client, key).publish(user_events(950_001, CLOCK_START))
+    redis_stream_bus(settings).publish(user_events(950_001, CLOCK_START))
 
     stop = threading.Event()
     thread = threading.Thread(target=worker.run, args=(stop,))
@@ -206,7 +206,7 @@ def test_a_restarted_worker_rereads_each_of_its_pending_entries_once(redis_flow)
         stream={"stream_key": key, "batch_size": 10, "offline_flush_seconds": 600}
     )
     client = redis_client(settings)
-    bus = RedisStreamBus(client, key)
+    bus = redis_stream_bus(settings)
     batches: list[list[str]] = []
     worker = StreamWorker(
         client,
