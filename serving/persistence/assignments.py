@@ -18,6 +18,7 @@ from sqlalchemy import Connection, Engine, select
 
 from serving.experiments.assignment import Exposure
 from serving.persistence.durable_writer import DurableWriter, WriterOptions
+from serving.persistence.jsonl_spool import SpillBacklog
 from tailor.core.database.engine import insert_ignoring_conflicts
 from tailor.core.database.schema import assignments
 
@@ -94,5 +95,15 @@ class AssignmentStore:
     def flush(self, timeout: float = 10.0) -> bool:
         return self._writer.flush(timeout)
 
+    def spilled(self) -> SpillBacklog:
+        return self._writer.spilled()
+
     def close(self) -> None:
         self._writer.close()
+
+    def forget_user(self, user_id: int) -> None:
+        """Drop the user's remembered arms (their data was erased): a later exposure
+        reads the database again instead of trusting this process's memory."""
+        with self._lock:
+            for key in [key for key in self._known if key[1] == user_id]:
+                del self._known[key]

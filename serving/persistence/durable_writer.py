@@ -1,9 +1,12 @@
 """Records kept in the decision database without slowing the request that made them.
 
 `record` only puts a record in an in-memory buffer; a writer thread commits it in
-batches. While the database is down, batches stay in memory and are retried with
-backoff, and beyond `queue_max` the oldest go to JSON Lines spill files, replayed (and
-only then deleted) when the database answers again or the next process starts. Replays
+batches every `flush_seconds`. Once a write has failed, the buffer goes to JSON Lines
+spill files (fsynced) every `flush_seconds` instead of waiting in memory for the
+database, so a crash during an outage loses at most the records of one flush interval
+(plus the failed attempt's connect timeout); while the database is slow but answering,
+only what exceeds `queue_max` spills. Spill files are replayed (and only then deleted)
+when the database answers again or the next process starts. Replays
 may repeat rows a crash left half-committed: writes skip existing keys. A row the
 database rejects on its own merits (unserialisable, too long) is set aside in a
 `rejected-*.jsonl` file instead of blocking every row queued behind it.
@@ -31,7 +34,7 @@ from prometheus_client import Counter, Gauge
 from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import SQLAlchemyError
 
-from serving.persistence.jsonl_spool import JsonlSpool, parsed_lines
+from serving.persistence.jsonl_spool import JsonlSpool, SpillBacklog, parsed_lines
 from tailor.core.database.engine import is_unavailable
 from tailor.core.database.migrations import SchemaOutOfDate, prepare_schema
 
@@ -90,6 +93,9 @@ class _SpillFiles:
     def release(self) -> None:
         """Close this process's file, which makes it replayable."""
         self._spool.release()
+
+    def backlog(self) -> SpillBacklog:
+        return self._spool.backlog()
 
     def reject(self, record: dict[str, Any], error: Exception) -> None:
         line = json.dumps({"error": str(error), "record": record}, default=str)
@@ -151,6 +157,15 @@ class DurableWriter(Generic[T]):
     def backlog(self) -> int:
         return len(self._pending)
 
+    @property
+    def failing(self) -> bool:
+        """The last write failed: the database is down or refusing this log."""
+        return self._failing
+
+    def spilled(self) -> SpillBacklog:
+        """What waits on disk for the database, this process's files and others'."""
+        return self._spill.backlog()
+
     def record(self, record: T) -> None:
         with self._lock:
             if self._closed:
@@ -198,15 +213,21 @@ class DurableWriter(Generic[T]):
     def _run(self) -> None:
         while True:
             with self._lock:
-                self._wake.wait_for(self._ready, max(0.0, self._next_attempt - time.monotonic()))
+                wait = self._next_attempt - time.monotonic()
+                if self._failing:  # wake each interval to move the buffer to disk
+                    wait = min(wait, self._flush_seconds)
+                self._wake.wait_for(self._ready, max(0.0, wait))
                 stopping = self._stopping
+                outage = self._failing and bool(self._pending)
                 overflow = len(self._pending) > self._queue_max
                 due = time.monotonic() >= self._next_attempt or (
                     not self._failing and (self._flush_wanted or self._full())
                 )
                 self._flush_wanted = False
-            if overflow:
-                # Down to half, so a long outage spills in chunks, not a line a request.
+            if outage:
+                self._spill_oldest(len(self._pending))
+            elif overflow:
+                # Down to half, so a slow database spills in chunks, not a line a request.
                 self._spill_oldest(len(self._pending) - self._queue_max // 2)
             if stopping:
                 self._drain()

@@ -16,12 +16,22 @@ import logging
 import os
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, TypeVar
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class SpillBacklog:
+    """Spill files waiting for replay: sizes, not line counts, so looking is a `stat`
+    per file even when an outage has filled gigabytes."""
+
+    files: int
+    bytes: int
 
 
 class JsonlSpool:
@@ -54,6 +64,15 @@ class JsonlSpool:
         if self._own is not None:
             self._own.close()
             self._own = None
+
+    def backlog(self) -> SpillBacklog:
+        sizes = []
+        for path in self.directory.glob(self.pattern):
+            try:
+                sizes.append(path.stat().st_size)
+            except FileNotFoundError:  # replayed and deleted meanwhile
+                continue
+        return SpillBacklog(files=len(sizes), bytes=sum(sizes))
 
     def replayable(self) -> Iterator[tuple[Path, IO[str]]]:
         """Each file no live writer holds, locked for the caller until it asks for the

@@ -21,7 +21,7 @@ from datetime import datetime
 from pathlib import Path
 
 from serving.decision.ports import Enqueued, Trigger
-from serving.persistence.jsonl_spool import JsonlSpool, parsed_lines
+from serving.persistence.jsonl_spool import JsonlSpool, SpillBacklog, parsed_lines
 from serving.persistence.outbox import Outbox, OutboxUnavailable
 
 log = logging.getLogger(__name__)
@@ -67,6 +67,9 @@ class TriggerSpool:
                     return created
             path.unlink()
         return created
+
+    def spilled(self) -> SpillBacklog:
+        return self._spool.backlog()
 
     def close(self) -> None:
         with self._lock:

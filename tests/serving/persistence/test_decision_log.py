@@ -110,23 +110,31 @@ def test_many_decisions_are_written_in_batches(engine, tmp_path):
     assert _metric("tailor_log_written_total", {"log": "decisions"}) - written_before == 1234
 
 
+def _spilled_ids(spill_dir: Path) -> list[str]:
+    spill_files = sorted(spill_dir.glob("decisions-*.jsonl"))
+    lines = [line for path in spill_files for line in path.read_text().splitlines()]
+    return sorted(json.loads(line)["decision_id"] for line in lines)
+
+
 def test_nothing_is_lost_while_the_database_is_down(engine, down_engine, tmp_path):
     spilled_before = _metric("tailor_log_spilled_total", {"log": "decisions"})
-    log = _log(down_engine, tmp_path, batch_size=10, queue_max=20)
+    log = _log(down_engine, tmp_path, batch_size=10, queue_max=10_000)
     records = [_record(user_id) for user_id in range(100)]
-    for record in records:
+    log.record(records[0])
+    wait_for(lambda: log.failing, "the first write to fail")
+    for record in records[1:]:
         log.record(record)
-    wait_for(lambda: log.backlog <= 20, "the backlog to spill")
-    assert log.get(records[-1].decision_id).user_id == 99  # still buffered
+    # Far below queue_max, yet on disk within a flush interval: with the database down
+    # the buffer is what a crash would lose, so it is not kept.
+    wait_for(lambda: log.backlog == 0, "the buffer to move to the spill")
     with pytest.raises(DecisionLogUnavailable):
-        log.get(records[0].decision_id)  # spilled, and the database is down
+        log.get(records[-1].decision_id)  # spilled, and the database is down
+    assert log.spilled().files == 1 and log.spilled().bytes > 0
+    # Read before close: this is what a kill -9 at this moment would leave.
+    assert _spilled_ids(tmp_path) == sorted(record.decision_id for record in records)
     assert not log.flush(timeout=0.2)
     log.close()
-    spill_files = sorted(tmp_path.glob("decisions-*.jsonl"))
-    lines = [line for path in spill_files for line in path.read_text().splitlines()]
-    assert sorted(json.loads(line)["decision_id"] for line in lines) == sorted(
-        record.decision_id for record in records
-    )
+    assert _spilled_ids(tmp_path) == sorted(record.decision_id for record in records)
     assert _metric("tailor_log_spilled_total", {"log": "decisions"}) - spilled_before == 100
 
     replayer = _log(engine, tmp_path)
