@@ -18,6 +18,7 @@ from prometheus_client import make_asgi_app
 from feature_repo.store import open_store
 from serving.api.body_limit import BodyLimit
 from serving.api.errors import install_error_handlers
+from serving.api.responses import TOO_LARGE
 from serving.api.routes import (
     admin,
     decisions,
@@ -65,6 +66,7 @@ def create_app(settings: TailorSettings, event_bus: EventBusFactory) -> FastAPI:
         version="0.1.0",
         description="Real-time personalization decisions from a Feast feature store.",
         lifespan=lifespan,
+        responses=TOO_LARGE,
     )
     app.add_middleware(BodyLimit, max_bytes=settings.serving.max_body_bytes)
     app.mount("/metrics", make_asgi_app())

@@ -27,6 +27,25 @@ class BatchAccepted(BaseModel):
     errors: list[ItemError]
 
 
+class ErrorBody(BaseModel):
+    """Every refusal but a validation error: what went wrong and what to do about it."""
+
+    detail: str
+
+
+class FieldError(BaseModel):
+    type: str
+    loc: list[str | int] = Field(description="Where the bad value is, e.g. body, placement.")
+    msg: str
+    input: Any = Field(None, description="A short excerpt of the value that was refused.")
+
+
+class ValidationErrorBody(BaseModel):
+    """FastAPI's 422 shape, as `serving.api.errors` answers it."""
+
+    detail: list[FieldError]
+
+
 class FeatureStoreHealth(BaseModel):
     reachable: bool
     error: str | None = None
@@ -76,6 +95,20 @@ class ReloadBody(BaseModel):
     outcome: str = Field(description="reloaded, unchanged or rejected")
     version: str = Field(description="The configuration version in force now.")
     problems: list[ProblemBody]
+
+
+class ReloadRejected(BaseModel):
+    detail: ReloadBody
+
+
+class DraftProblems(BaseModel):
+    problems: list[ProblemBody]
+
+
+class DraftRefused(BaseModel):
+    """The draft rule of a dry-run does not compile; the problems name its fields."""
+
+    detail: DraftProblems
 
 
 class ConfigBody(BaseModel):

@@ -14,14 +14,18 @@ from fastapi import Path as PathParam
 from sqlalchemy.exc import SQLAlchemyError
 
 from serving.api.deps import EngineDep, ServicesDep, require_admin_key, snapshot_with
+from serving.api.responses import ADMIN, UNAVAILABLE, UNPARSABLE, refusal
 from serving.api.schemas import (
     ConfigBody,
+    DraftRefused,
     DryRunBody,
     DryRunRequest,
     DryRunUserResult,
     OptOutBody,
     ProblemBody,
     ReloadBody,
+    ReloadRejected,
+    ValidationErrorBody,
 )
 from serving.decision.dry_run import DraftRejected, dry_run, placement_with_draft
 from serving.decision.schemas import MAX_USER_ID, PersonalizeRequest
@@ -30,10 +34,19 @@ from serving.persistence.rule_engagement import engagement_by_rule
 
 UserId = Annotated[int, PathParam(ge=1, le=MAX_USER_ID)]
 
-router = APIRouter(prefix="/v1/admin", tags=["admin"], dependencies=[Depends(require_admin_key)])
+router = APIRouter(
+    prefix="/v1/admin",
+    tags=["admin"],
+    dependencies=[Depends(require_admin_key)],
+    responses=ADMIN,
+)
 
 
-@router.post("/reload", response_model=ReloadBody, responses={422: {"model": ReloadBody}})
+@router.post(
+    "/reload",
+    response_model=ReloadBody,
+    responses={422: refusal("The file was rejected; the running version stays.", ReloadRejected)},
+)
 def reload(engine: EngineDep) -> Any:
     """Re-read the placements file; an invalid file is rejected and the running
     version stays in force."""
@@ -113,7 +126,17 @@ def stats(
     }
 
 
-@router.post("/rules/dry-run", response_model=DryRunBody)
+@router.post(
+    "/rules/dry-run",
+    response_model=DryRunBody,
+    responses=UNPARSABLE
+    | {
+        422: refusal(
+            "The request is invalid, or the draft rule does not compile.",
+            ValidationErrorBody | DraftRefused,
+        )
+    },
+)
 def dry_run_rule(body: DryRunRequest, engine: EngineDep) -> DryRunBody:
     """Evaluate a draft rule for the given users: does it fire, and what changes."""
     snapshot = snapshot_with(engine, body.placement)
@@ -147,25 +170,25 @@ def dry_run_rule(body: DryRunRequest, engine: EngineDep) -> DryRunBody:
     )
 
 
-@router.get("/opt-outs")
+@router.get("/opt-outs", responses=UNAVAILABLE)
 def list_opt_outs(
     services: ServicesDep, limit: int = Query(1000, ge=1, le=100_000)
 ) -> list[dict[str, Any]]:
     return services.opt_outs.list(limit)
 
 
-@router.put("/opt-outs/{user_id}", status_code=204)
+@router.put("/opt-outs/{user_id}", status_code=204, responses=UNPARSABLE | UNAVAILABLE)
 def opt_out(user_id: UserId, services: ServicesDep, body: OptOutBody | None = None) -> None:
     """From now on this user gets default content and no behavioral data is used."""
     services.opt_outs.add(user_id, body.reason if body else None)
 
 
-@router.delete("/opt-outs/{user_id}", status_code=204)
+@router.delete("/opt-outs/{user_id}", status_code=204, responses=UNAVAILABLE)
 def opt_in(user_id: UserId, services: ServicesDep) -> None:
     services.opt_outs.remove(user_id)
 
 
-@router.get("/triggers")
+@router.get("/triggers", responses=UNAVAILABLE)
 def triggers(
     services: ServicesDep,
     status: str | None = Query(None, pattern="^(pending|sent|failed|stored)$"),

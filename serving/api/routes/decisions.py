@@ -9,6 +9,7 @@ from fastapi import Path as PathParam
 from fastapi.responses import JSONResponse
 
 from serving.api.deps import ServicesDep
+from serving.api.responses import NOT_FOUND, UNAVAILABLE
 from serving.persistence.decision_log import DecisionLogUnavailable
 from tailor.core.decision_record import DecisionRecord
 
@@ -18,7 +19,7 @@ router = APIRouter(tags=["decisions"])
 @router.get(
     "/v1/decisions/{decision_id}",
     response_model=DecisionRecord,
-    responses={404: {}, 422: {}, 503: {}},
+    responses=NOT_FOUND | UNAVAILABLE,
 )
 def logged_decision(
     decision_id: Annotated[

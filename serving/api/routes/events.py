@@ -11,6 +11,7 @@ from fastapi.responses import JSONResponse
 
 from serving.api.batches import answer, not_ahead_of, too_many, validated
 from serving.api.deps import BusDep, EngineDep, ServicesDep, SettingsDep
+from serving.api.responses import BATCH_REFUSED, UNAVAILABLE, UNPARSABLE
 from serving.api.schemas import BatchAccepted
 from tailor.core.events import Event
 from tailor.core.outcome import Outcome
@@ -37,7 +38,7 @@ def conversion_of(event: Event) -> Outcome | None:
 @router.post(
     "/v1/events",
     response_model=BatchAccepted,
-    responses={422: {"model": BatchAccepted}, 413: {}, 503: {}},
+    responses=UNPARSABLE | BATCH_REFUSED | UNAVAILABLE,
 )
 def ingest_events(
     settings: SettingsDep,

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
+from fastapi import Path as PathParam
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import SQLAlchemyError
 
 from serving.api.deps import EngineDep, ServicesDep, SettingsDep
+from serving.api.responses import NOT_FOUND, UNAVAILABLE, refusal
 from serving.decision.engine import DecisionEngine
 from serving.decision.placements import ExperimentPlan, Placement
 from serving.experiment_reports import (
@@ -27,6 +29,12 @@ from serving.persistence.experiment_data import arm_users
 
 router = APIRouter(tags=["experiments"])
 
+# The examples are the shipped configuration's: generated requests (the fuzz test) and
+# the docs' "try it out" reach a real experiment with them.
+ExperimentKey = Annotated[
+    str, PathParam(description="As /v1/experiments lists it.", examples=["homepage_policies"])
+]
+
 
 @router.get("/v1/experiments")
 def experiments(engine: EngineDep) -> list[dict[str, Any]]:
@@ -41,9 +49,11 @@ def experiments(engine: EngineDep) -> list[dict[str, Any]]:
 @router.get(
     "/v1/experiments/{key}/results",
     response_model=ExperimentResults,
-    responses={404: {}, 503: {}},
+    responses=NOT_FOUND | UNAVAILABLE,
 )
-def results(key: str, engine: EngineDep, services: ServicesDep, settings: SettingsDep) -> Any:
+def results(
+    key: ExperimentKey, engine: EngineDep, services: ServicesDep, settings: SettingsDep
+) -> Any:
     """Per arm users, decisions, impressions, CTR, conversion and revenue per decision;
     each treatment against the control with intervals, p-values, CUPED, an always-valid
     interval, Holm's correction and a sample-ratio check."""
@@ -83,14 +93,18 @@ MetricQuery = Query(
 @router.get(
     "/v1/experiments/{key}/ope",
     response_model=OffPolicyReport,
-    responses={404: {}, 409: {}, 503: {}},
+    responses=NOT_FOUND
+    | {409: refusal("The experiment has no decisions to judge the arm on yet.")}
+    | UNAVAILABLE,
 )
 def off_policy(
-    key: str,
+    key: ExperimentKey,
     engine: EngineDep,
     services: ServicesDep,
     settings: SettingsDep,
-    policy: str = Query(pattern=KEY_PATTERN, max_length=100, description="The arm to judge."),
+    policy: str = Query(
+        pattern=KEY_PATTERN, max_length=100, description="The arm to judge.", examples=["champion"]
+    ),
     metric: Metric = MetricQuery,
 ) -> Any:
     """IPS, self-normalized IPS and doubly robust estimates of an arm's value per
@@ -116,10 +130,10 @@ def off_policy(
 @router.get(
     "/v1/experiments/{key}/shadow",
     response_model=ShadowReport,
-    responses={404: {}, 503: {}},
+    responses=NOT_FOUND | UNAVAILABLE,
 )
 def shadow(
-    key: str,
+    key: ExperimentKey,
     engine: EngineDep,
     services: ServicesDep,
     settings: SettingsDep,

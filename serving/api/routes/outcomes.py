@@ -8,6 +8,7 @@ from fastapi import APIRouter, Body
 
 from serving.api.batches import answer, not_ahead_of, too_many, validated
 from serving.api.deps import EngineDep, ServicesDep, SettingsDep
+from serving.api.responses import BATCH_REFUSED, UNPARSABLE
 from serving.api.schemas import BatchAccepted
 from tailor.core.outcome import Outcome
 
@@ -17,13 +18,23 @@ router = APIRouter(tags=["outcomes"])
 @router.post(
     "/v1/outcomes",
     response_model=BatchAccepted,
-    responses={422: {"model": BatchAccepted}, 413: {}},
+    responses=UNPARSABLE | BATCH_REFUSED,
 )
 def record_outcomes(
     settings: SettingsDep,
     engine: EngineDep,
     services: ServicesDep,
-    body: dict[str, Any] | list[Any] = Body(description="One outcome, or a list of them."),
+    body: dict[str, Any] | list[Any] = Body(
+        description="One outcome, or a list of them.",
+        examples=[
+            {
+                "outcome_id": "click-7f3a",
+                "decision_id": "331d6b457524453aba9780f4d1a0ddc5",
+                "type": "click",
+                "ts": "2026-03-04T09:30:00+00:00",
+            }
+        ],
+    ),
 ) -> Any:
     """Validate each outcome; the valid ones are attributed to their decisions off the
     request path (outside the type's window, or for an unknown decision, they are

@@ -8,6 +8,7 @@ from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
 from serving.api.deps import EngineDep, snapshot_with
+from serving.api.responses import UNPARSABLE
 from serving.api.schemas import BaselineRequest
 from serving.decision.features import FeatureStoreUnavailable
 from serving.decision.schemas import DecisionBody, PersonalizeRequest
@@ -15,7 +16,7 @@ from serving.decision.schemas import DecisionBody, PersonalizeRequest
 router = APIRouter(tags=["decisions"])
 
 
-@router.post("/v1/personalize", response_model=DecisionBody)
+@router.post("/v1/personalize", response_model=DecisionBody, responses=UNPARSABLE)
 def personalize(body: PersonalizeRequest, engine: EngineDep) -> DecisionBody:
     """The variant to show this user in this placement, with every reason for it."""
     return engine.decide(body, snapshot_with(engine, body.placement))
