@@ -5,6 +5,11 @@ pushed online and the offline flush covering them is done. Idempotence comes fro
 the session store (event ids already applied are skipped). Entries left pending by
 a worker that died are claimed with XAUTOCLAIM once idle for `claim_idle_ms`. The
 stream is trimmed only below what every consumer group has acknowledged.
+
+Consumers are named per process, so each restart adds one to the group: a worker
+removes its own on a clean stop, and the trim pass removes those of workers that died
+(idle past `claim_idle_ms`, nothing pending). The check and the removal are one Lua
+script, because XGROUP DELCONSUMER drops whatever the consumer still has pending.
 """
 
 from __future__ import annotations
@@ -27,6 +32,21 @@ log = logging.getLogger(__name__)
 
 Entry = tuple[bytes, dict[bytes, bytes]]
 FAILURE_BACKOFF_SECONDS = 0.5
+
+# KEYS[1] stream; ARGV: group, the caller's own name (kept), minimum idle ms.
+_FORGET_STOPPED_CONSUMERS = """
+local removed = {}
+for _, consumer in ipairs(redis.call('XINFO', 'CONSUMERS', KEYS[1], ARGV[1])) do
+  local field = {}
+  for index = 1, #consumer, 2 do field[consumer[index]] = consumer[index + 1] end
+  if field['name'] ~= ARGV[2] and field['pending'] == 0
+      and field['idle'] >= tonumber(ARGV[3]) then
+    redis.call('XGROUP', 'DELCONSUMER', KEYS[1], ARGV[1], field['name'])
+    table.insert(removed, field['name'])
+  end
+end
+return removed
+"""
 
 
 def stream_id(raw: bytes | str) -> tuple[int, int]:
@@ -70,6 +90,7 @@ class StreamWorker:
         self._claim_every = min(config.claim_idle_ms / 4000, 5.0)
         self._next_claim = 0.0
         self._next_trim = time.monotonic() + config.trim_every_seconds
+        self._forget_stopped = client.register_script(_FORGET_STOPPED_CONSUMERS)
         self.processed_events = 0
 
     def ensure_group(self) -> None:
@@ -172,6 +193,15 @@ class StreamWorker:
             )
         return floor
 
+    def forget_stopped_consumers(self) -> list[str]:
+        """Remove the group's consumers that stopped or died with nothing pending; a
+        live one merely idle is recreated by its next read. Returns their names."""
+        removed = self._forget_stopped(
+            keys=[self._config.stream_key],
+            args=[self._config.group, self.consumer, self._config.claim_idle_ms],
+        )
+        return [name.decode() for name in removed]
+
     def step(self) -> int:
         """One read-process cycle; returns the number of entries handled."""
         entries: list[Entry] = []
@@ -185,6 +215,7 @@ class StreamWorker:
             self._flush_in_background()
         if time.monotonic() >= self._next_trim:
             self.trim()
+            self.forget_stopped_consumers()
             self._next_trim = time.monotonic() + self._config.trim_every_seconds
         return len(entries)
 
@@ -200,3 +231,14 @@ class StreamWorker:
         if self._flusher is not None:
             self._flusher.join()
         self._flush_and_ack()
+        self._leave_group()
+
+    def _leave_group(self) -> None:
+        """Remove this consumer if everything it read is acknowledged (entries still
+        pending keep it, for a restart under the same name or a claim)."""
+        key, group = self._config.stream_key, self._config.group
+        try:
+            if not self._client.xpending_range(key, group, "-", "+", 1, self.consumer):
+                self._client.xgroup_delconsumer(key, group, self.consumer)
+        except redis.RedisError:
+            log.warning("could not leave the consumer group; the next trim pass will")

@@ -111,11 +111,18 @@ def test_a_worker_killed_mid_batch_loses_nothing_and_counts_nothing_twice(redis_
     assert not stream_done(client, key, group), "the first worker finished before it was killed"
 
     rescuer = start_worker(redis_flow, key, "rescuer", batch_size=500)
+
+    def consumers() -> set[str]:
+        return {consumer["name"].decode() for consumer in client.xinfo_consumers(key, group)}
+
     try:
         wait_for(lambda: stream_done(client, key, group), "the stream to be drained", 120)
+        # The dead worker's entries were claimed; its trim pass then removes its name.
+        wait_for(lambda: consumers() == {"rescuer"}, "the dead consumer to be removed", 60)
     finally:
         rescuer.send_signal(signal.SIGTERM)
         rescuer.wait(timeout=30)
+    assert consumers() == set(), "a cleanly stopped worker leaves the group"
 
     rows = online_session_rows(settings, users)
     assert rows["session_events_30m"] == [EVENTS_PER_USER] * USERS
