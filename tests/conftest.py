@@ -3,13 +3,13 @@ Redis and PostgreSQL. Helpers live in `tests.support`, never imported from here.
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Iterator
 
 import pytest
 
 from tests.support import required
 from tests.support.flow import Flow, Server, run_tailor, start_server, tailor_env
+from tests.support.redis_profile import redis_profile_env
 from tests.support.services import PrivateRedis
 
 
@@ -59,17 +59,12 @@ def redis_flow(
 ) -> Flow:
     """The demo's marts and model served from Redis with the registry on PostgreSQL."""
     home = tmp_path_factory.mktemp("redis_flow")
-    shutil.copytree(flow.data_dir / "marts", home / "data" / "marts")
-    env = tailor_env(
+    env = redis_profile_env(
+        flow,
         home,
-        TAILOR_PROFILE="redis",
-        TAILOR_MODELS_DIR=str(flow.models_dir),
-        TAILOR_SERVERS__REDIS_URL=private_redis.url,
-        TAILOR_SERVERS__REGISTRY_URL=registry_url,
+        private_redis.url,
+        registry_url,
         TAILOR_STREAM__CLAIM_IDLE_MS="1000",
         TAILOR_STREAM__OFFLINE_FLUSH_SECONDS="0.5",
     )
-    for command in ("apply", "materialize"):
-        result = run_tailor(env, command)
-        assert result.returncode == 0, f"tailor {command}:\n{result.stdout}\n{result.stderr}"
     return Flow(home=home, env=env, output="")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 import pytest
 
@@ -12,9 +13,9 @@ from tests.support import services
 from tests.support.services import PrivateRedis
 
 
-def private_redis() -> PrivateRedis:
+def private_redis(port: int | None = None, data_dir: Path | None = None) -> PrivateRedis:
     try:
-        return services.start_private_redis()
+        return services.start_private_redis(port, data_dir)
     except services.ServiceUnavailable as error:
         pytest.fail(str(error))
 

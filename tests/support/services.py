@@ -43,6 +43,9 @@ def free_port() -> int:
 class PrivateRedis:
     port: int
     process: subprocess.Popen
+    # Set: the server keeps an append-only file there, so one restarted on the same
+    # port and directory has every write it acknowledged before it died.
+    data_dir: Path | None = None
 
     @property
     def url(self) -> str:
@@ -55,8 +58,18 @@ class PrivateRedis:
         self.process.terminate()
         self.process.wait(timeout=10)
 
+    def kill(self) -> None:
+        """SIGKILL, as a crash does: no shutdown save, clients' sockets reset."""
+        self.process.kill()
+        self.process.wait(timeout=10)
 
-def start_private_redis(port: int | None = None) -> PrivateRedis:
+
+def start_private_redis(port: int | None = None, data_dir: Path | None = None) -> PrivateRedis:
+    """A fresh server on a free port; with `data_dir` (and the port of one that died),
+    the same server back, its data reloaded from the append-only file there.
+
+    `appendfsync always`: every acknowledged write is on disk before the reply, so a
+    test that kills the server checks Tailor's recovery, not Redis's fsync window."""
     binary = shutil.which("redis-server")
     if binary is None:
         raise ServiceUnavailable(
@@ -64,12 +77,16 @@ def start_private_redis(port: int | None = None) -> PrivateRedis:
             "Redis (Debian/Ubuntu: `apt-get install redis-server`, macOS: `brew install redis`)."
         )
     port = port or free_port()
+    persistence = ["--appendonly", "no"]
+    if data_dir is not None:
+        data_dir.mkdir(parents=True, exist_ok=True)
+        persistence = ["--appendonly", "yes", "--appendfsync", "always", "--dir", str(data_dir)]
     process = subprocess.Popen(
-        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", *persistence],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.STDOUT,
     )
-    server = PrivateRedis(port, process)
+    server = PrivateRedis(port, process, data_dir)
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
         try:

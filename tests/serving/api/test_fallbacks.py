@@ -14,7 +14,8 @@ import numpy as np
 import pytest
 
 from tests.support import required
-from tests.support.flow import Flow, Server, run_tailor, start_server, tailor_env
+from tests.support.flow import Flow, Server, start_server
+from tests.support.redis_profile import redis_profile_env
 from tests.support.services import PrivateRedis
 
 REQUEST = {
@@ -47,19 +48,8 @@ def doomed_redis() -> Iterator[PrivateRedis]:
 @pytest.fixture(scope="module")
 def redis_api(flow: Flow, doomed_redis: PrivateRedis, tmp_path_factory) -> Iterator[Server]:
     home = tmp_path_factory.mktemp("fallback_redis")
-    shutil.copytree(flow.data_dir / "marts", home / "data" / "marts")
     with required.scratch_database() as registry_url:
-        env = tailor_env(
-            home,
-            TAILOR_PROFILE="redis",
-            TAILOR_MODELS_DIR=str(flow.models_dir),
-            TAILOR_SERVERS__REDIS_URL=doomed_redis.url,
-            TAILOR_SERVERS__REGISTRY_URL=registry_url,
-        )
-        for command in ("apply", "materialize"):
-            result = run_tailor(env, command)
-            assert result.returncode == 0, f"tailor {command}:\n{result.stdout}\n{result.stderr}"
-        server = start_server(env)
+        server = start_server(redis_profile_env(flow, home, doomed_redis.url, registry_url))
         yield server
         server.stop()
 
