@@ -1,4 +1,4 @@
-"""Prometheus metrics of the decision path, scraped at GET /metrics."""
+"""Prometheus metrics of the decision path and the event intake, scraped at GET /metrics."""
 
 from prometheus_client import Counter, Histogram
 
@@ -16,3 +16,6 @@ RULE_ERRORS = Counter(
     "tailor_rule_errors_total", "Rule conditions that failed to evaluate", ["placement", "rule"]
 )
 CONFIG_RELOADS = Counter("tailor_config_reloads_total", "Placements reload attempts", ["outcome"])
+EVENTS_DROPPED = Counter(
+    "tailor_events_dropped", "Valid events neither stored nor streamed, by reason", ["reason"]
+)

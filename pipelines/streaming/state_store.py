@@ -26,6 +26,7 @@ from pipelines.streaming.session_state import (
 )
 from tailor.core.clock import Clock
 from tailor.core.events import Event
+from tailor.core.live_sessions import session_state_key
 
 WATCH_RETRIES = 20
 
@@ -51,6 +52,9 @@ def _by_user(events: Iterable[Event]) -> dict[int, list[Event]]:
 class SessionStore(Protocol):
     def apply(self, events: Sequence[Event]) -> dict[int, State]: ...
 
+    def erase(self, user_id: int) -> int:
+        """Forget the user's state (their right to erasure); how many states went."""
+
 
 class InMemorySessionStore:
     """The embedded profile's store: one process, so a lock is all the isolation needed."""
@@ -75,6 +79,10 @@ class InMemorySessionStore:
                     self._seen.setdefault(event.event_id, now)
                 touched[user_id] = json.loads(json.dumps(state))  # a copy callers may keep
             return touched
+
+    def erase(self, user_id: int) -> int:
+        with self._lock:
+            return int(self._states.pop(user_id, None) is not None)
 
 
 DEDUP_SLICES = 24  # the dedup window is kept as this many hashes, one per slice of time
@@ -120,7 +128,10 @@ class RedisSessionStore:
         self._dedup_ttl = dedup_ttl_seconds
 
     def state_key(self, user_id: int) -> str:
-        return f"{self._prefix}:session:{user_id}"
+        return session_state_key(self._prefix, user_id)
+
+    def erase(self, user_id: int) -> int:
+        return int(self._client.delete(self.state_key(user_id)))
 
     def _read(self, keys: list[str], buckets: list[str], ids: list[str]) -> tuple[list, set[str]]:
         reads = self._client.pipeline(transaction=False)

@@ -1,4 +1,9 @@
-"""Train the purchase-propensity model and write a versioned artifact."""
+"""Train the purchase-propensity model and write a versioned artifact.
+
+Users who opted out are left out of the training rows. Who they are is read from the
+decision database first: if it cannot be read, training stops before any work
+(`OptOutsUnreadable`) instead of training on everyone.
+"""
 
 from __future__ import annotations
 
@@ -22,6 +27,7 @@ from pipelines.training.metrics import (
 )
 from pipelines.training.observations import build_observations
 from pipelines.training.split import temporal_split
+from tailor.core.database.consent import read_opted_out
 from tailor.core.model_artifact import save_artifact
 from tailor.core.settings import TailorSettings
 
@@ -51,9 +57,14 @@ def train_model(
     step = on_step or (lambda _message: None)
     config = settings.training
 
-    step("building observations and labels from events")
+    step("reading who opted out")
+    opted_out = read_opted_out(settings.decision_database_url, settings.decisions.auto_migrate)
+    step(f"building observations and labels from events, without {len(opted_out):,} opted out")
     observations = build_observations(
-        settings.events_dir, config.label_horizon_hours, config.max_observations
+        settings.events_dir,
+        config.label_horizon_hours,
+        config.max_observations,
+        excluded_users=opted_out,
     )
     step(f"fetching point-in-time features for {len(observations):,} observations")
     store = open_store(settings)
@@ -116,6 +127,7 @@ def train_model(
             "test_start": split.test_start.isoformat(),
         },
         "rows": {"train": len(split.train), "valid": len(split.valid), "test": len(split.test)},
+        "opted_out_users_excluded": len(opted_out),
         "base_rate": {
             name: float(part["label"].mean())
             for name, part in (("train", split.train), ("test", split.test))

@@ -27,10 +27,13 @@ from serving.api.routes import (
     health,
     outcomes,
     personalize,
+    users,
 )
+from serving.erasure.users import UserEraser
 from serving.wiring import build_services
 from tailor.core.database.migrations import SchemaOutOfDate
 from tailor.core.event_stream import EventBus
+from tailor.core.live_sessions import session_eraser
 from tailor.core.run_records import run_records
 from tailor.core.settings import TailorSettings
 
@@ -51,6 +54,7 @@ def create_app(settings: TailorSettings, event_bus: EventBusFactory) -> FastAPI:
         app.state.settings = settings
         app.state.services = services
         app.state.bus = event_bus(settings, store)
+        app.state.eraser = UserEraser(services, store, session_eraser(settings, app.state.bus))
         app.state.run_records = run_records(settings)  # one client, not one per /health
         dispatcher = services.dispatcher(settings)
         dispatcher.start()
@@ -71,7 +75,7 @@ def create_app(settings: TailorSettings, event_bus: EventBusFactory) -> FastAPI:
     app.add_middleware(BodyLimit, max_bytes=settings.serving.max_body_bytes)
     app.mount("/metrics", make_asgi_app())
     install_error_handlers(app)
-    for routes in (personalize, decisions, events, outcomes, experiments, health, admin):
+    for routes in (personalize, decisions, events, outcomes, experiments, health, admin, users):
         app.include_router(routes.router)
     if settings.serving.baseline_endpoint:
         app.include_router(personalize.baseline_router)

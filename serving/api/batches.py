@@ -71,9 +71,12 @@ def not_ahead_of(now: datetime, allowed_ahead: int) -> Callable[[Any], ItemError
     return check
 
 
-def answer(items: int, accepted: int, errors: list[ItemError]) -> Any:
-    """200 with the counts and the errors; 422 (same body) when nothing was valid."""
-    result = BatchAccepted(accepted=accepted, rejected=items - accepted, errors=errors)
-    if not accepted:
+def answer(items: int, accepted: int, errors: list[ItemError], dropped: int = 0) -> Any:
+    """200 with the counts and the errors; 422 (same body) when nothing was valid. Valid
+    items that were `dropped` (events of users who opted out) are no error."""
+    result = BatchAccepted(
+        accepted=accepted, rejected=items - accepted - dropped, errors=errors, dropped=dropped
+    )
+    if not accepted and not dropped:
         return JSONResponse(status_code=422, content=result.model_dump())
     return result

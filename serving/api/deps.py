@@ -1,5 +1,6 @@
 """What route handlers need, as FastAPI dependencies: settings, the assembled services,
-the event bus, run records, the admin key check and the placement lookup.
+the event bus, run records, the user eraser, the admin key check and the placement
+lookup.
 
 The lifespan (`serving.api.app`) puts the process's objects on `app.state`; handlers
 declare them with these `Annotated` types instead of reaching into `request.app`.
@@ -15,6 +16,7 @@ from fastapi.security import APIKeyHeader
 
 from serving.decision.config_holder import ConfigSnapshot
 from serving.decision.engine import DecisionEngine
+from serving.erasure.users import UserEraser
 from serving.wiring import Services
 from tailor.core.event_stream import EventBus
 from tailor.core.run_records import RunRecords
@@ -41,11 +43,16 @@ def _run_records(request: Request) -> RunRecords:
     return request.app.state.run_records
 
 
+def _eraser(request: Request) -> UserEraser:
+    return request.app.state.eraser
+
+
 SettingsDep = Annotated[TailorSettings, Depends(_settings)]
 ServicesDep = Annotated[Services, Depends(_services)]
 EngineDep = Annotated[DecisionEngine, Depends(_engine)]
 BusDep = Annotated[EventBus, Depends(_bus)]
 RunRecordsDep = Annotated[RunRecords, Depends(_run_records)]
+EraserDep = Annotated[UserEraser, Depends(_eraser)]
 
 API_KEY_HEADER = APIKeyHeader(name="X-API-Key", auto_error=False)
 

@@ -25,6 +25,11 @@ class BatchAccepted(BaseModel):
     accepted: int
     rejected: int
     errors: list[ItemError]
+    dropped: int = Field(
+        0,
+        description="Valid items not kept: events of users who opted out (counted in "
+        "tailor_events_dropped_total). Outcomes are never dropped here.",
+    )
 
 
 class ErrorBody(BaseModel):
@@ -162,3 +167,23 @@ class DryRunBody(BaseModel):
 
 class OptOutBody(BaseModel):
     reason: str | None = Field(None, max_length=200, pattern=NO_CONTROL_CHARACTERS)
+
+
+class ErasureBody(BaseModel):
+    """What `DELETE /v1/users/{id}` removed, per store; 503 when a store failed."""
+
+    user_id: int
+    opted_out: bool | None = Field(
+        description="The user is on the opt-out list after the call (added by it unless "
+        "keep_consent); null when the decision database could not say."
+    )
+    erased: dict[str, int] = Field(
+        description="Records removed: session_states, queued_events (stream entries not "
+        "yet processed), online_features (feature views that held the user), and the "
+        "decision database's decisions, outcomes, shadow_decisions, assignments and "
+        "trigger_outbox rows."
+    )
+    unavailable: dict[str, str] = Field(
+        description="Stores that failed (session_state, online_store, decision_database) "
+        "and why; nothing is claimed erased there. Retry: erasure is idempotent."
+    )

@@ -17,6 +17,7 @@ from sqlalchemy import Engine, delete, select
 from sqlalchemy.exc import SQLAlchemyError
 
 from serving.decision.ports import ConsentUnknown
+from tailor.core.database.consent import opted_out_users
 from tailor.core.database.engine import insert_ignoring_conflicts
 from tailor.core.database.schema import opt_outs, utc_now
 
@@ -108,7 +109,7 @@ class OptOutList:
     def _reload_locked(self) -> None:
         try:
             with self._engine.connect() as connection:
-                users = set(connection.execute(select(opt_outs.c.user_id)).scalars())
+                users = opted_out_users(connection)
         except SQLAlchemyError as error:
             state = "keeping the last list" if self._users is not None else "consent unknown"
             log.warning("cannot refresh the opt-out list (%s); %s", error, state)

@@ -242,11 +242,13 @@ def train_step(settings: TailorSettings) -> None:
 
 @app.command()
 def train() -> None:
-    """Train the propensity model on point-in-time features."""
+    """Train the propensity model on point-in-time features, without opted-out users."""
+    from tailor.core.database.consent import OptOutsUnreadable
+
     settings = load_settings()
     try:
         train_step(settings)
-    except (FileNotFoundError, ValueError) as error:
+    except (FileNotFoundError, ValueError, OptOutsUnreadable) as error:
         raise fail(str(error)) from error
 
 

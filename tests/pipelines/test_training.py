@@ -13,8 +13,12 @@ import pytest
 
 from pipelines.training.observations import build_observations
 from pipelines.training.split import temporal_split
+from pipelines.training.train import train_model
+from tailor.core.database.consent import OptOutsUnreadable
 from tailor.core.events import EVENT_SCHEMA
 from tailor.core.model_artifact import load_artifact
+from tailor.core.settings import TailorSettings
+from tests.support.services import free_port
 
 T0 = datetime(2026, 5, 1, 12, tzinfo=UTC)
 
@@ -55,7 +59,7 @@ def test_labels_look_ahead_exactly_the_horizon(tmp_path):
         ]
     )
     pq.write_table(table, tmp_path / "events.parquet")
-    frame = build_observations(tmp_path, horizon_hours=24, max_rows=None)
+    frame = build_observations(tmp_path, horizon_hours=24, max_rows=None, excluded_users=())
     labels = dict(zip(frame["session_id"], frame["label"], strict=True))
     assert labels == {"a": 1, "b": 1, "c": 0, "d": 1}
     first = frame.set_index("session_id").loc["a"]
@@ -65,7 +69,7 @@ def test_labels_look_ahead_exactly_the_horizon(tmp_path):
 
 def test_missing_events_say_what_to_run(tmp_path):
     with pytest.raises(FileNotFoundError, match="tailor generate"):
-        build_observations(tmp_path, horizon_hours=24, max_rows=None)
+        build_observations(tmp_path, horizon_hours=24, max_rows=None, excluded_users=())
 
 
 def test_the_split_is_temporal_with_an_embargo():
@@ -101,3 +105,30 @@ def test_the_artifact_loads_and_scores(flow):
     assert 0.0 <= artifact.percentile(propensity) <= 1.0
     contributions = artifact.contributions(rows)
     assert contributions.shape == (1, len(artifact.features) + 1)
+
+
+def test_users_who_opted_out_leave_no_row_and_move_nobody_elses_horizon(tmp_path):
+    hour = timedelta(hours=1)
+    table = _events(
+        [
+            (1, "a", "view", T0),
+            (1, "a", "purchase", T0 + hour),
+            (2, "b", "view", T0),
+            (2, "c", "view", T0 + 20 * hour),
+            (3, "d", "view", T0 + 30 * hour),  # the last event of all: the data's end
+        ]
+    )
+    pq.write_table(table, tmp_path / "events.parquet")
+    everyone = build_observations(tmp_path, horizon_hours=24, max_rows=None, excluded_users=())
+    assert set(everyone["user_id"]) == {1, 2}  # 3's horizon runs past the data
+    without = build_observations(tmp_path, horizon_hours=24, max_rows=None, excluded_users={1, 3})
+    assert list(without["session_id"]) == ["b"]
+    kept = everyone[everyone["user_id"] == 2].reset_index(drop=True)
+    pd.testing.assert_frame_equal(without, kept)
+
+
+def test_training_refuses_to_start_without_knowing_who_opted_out(tmp_path):
+    dead = f"postgresql+psycopg://postgres@127.0.0.1:{free_port()}/tailor"
+    settings = TailorSettings(home=tmp_path, decisions={"database_url": dead})
+    with pytest.raises(OptOutsUnreadable, match="cannot read who opted out"):
+        train_model(settings)

@@ -1,5 +1,12 @@
 """POST /v1/events: live events, each validated on its own, onto the event bus; a
-purchase naming its decision is also that decision's conversion."""
+purchase naming its decision is also that decision's conversion.
+
+Events of users who opted out are dropped before the bus: neither streamed into
+features nor stored, and counted (`tailor_events_dropped_total{reason="opted_out"}`,
+`dropped` in the answer). Until this process has read the opt-out list, nobody's
+consent is known: the batch is refused whole with a 503, so nothing of an opted-out
+user is kept and nothing of the others is lost (the sender retries).
+"""
 
 from __future__ import annotations
 
@@ -13,6 +20,8 @@ from serving.api.batches import answer, not_ahead_of, too_many, validated
 from serving.api.deps import BusDep, EngineDep, ServicesDep, SettingsDep
 from serving.api.responses import BATCH_REFUSED, UNAVAILABLE, UNPARSABLE
 from serving.api.schemas import BatchAccepted
+from serving.decision.ports import ConsentUnknown
+from serving.metrics import EVENTS_DROPPED
 from tailor.core.events import Event
 from tailor.core.outcome import Outcome
 
@@ -53,7 +62,18 @@ def ingest_events(
     if refused is not None:
         return refused
     check = not_ahead_of(engine.clock.now(), settings.stream.max_future_seconds)
-    accepted, errors = validated(items, Event, check)
+    valid, errors = validated(items, Event, check)
+    try:
+        accepted = [event for event in valid if not services.opt_outs.contains(event.user_id)]
+    except ConsentUnknown:
+        return JSONResponse(
+            status_code=503,
+            content={
+                "detail": "who opted out is not known yet (the decision database has not "
+                "answered since start-up); none of the events was accepted, retry the "
+                "whole batch"
+            },
+        )
     if accepted:
         try:
             bus.publish(accepted)
@@ -70,4 +90,7 @@ def ingest_events(
         for event in accepted:
             if (conversion := conversion_of(event)) is not None:
                 services.outcome_log.record(conversion)
-    return answer(len(items), len(accepted), errors)
+    dropped = len(valid) - len(accepted)
+    if dropped:  # counted once the batch went through: a refused one is sent again
+        EVENTS_DROPPED.labels("opted_out").inc(dropped)
+    return answer(len(items), len(accepted), errors, dropped)
