@@ -56,8 +56,9 @@ def request_features(inputs: dict[str, Any]) -> dict[str, Any]:
     ):
         now = int(request_ts)
         moment = datetime.fromtimestamp(now, tz=UTC)
-        out["is_mobile"].append(int(device == "mobile"))
-        out["is_tablet"].append(int(device == "tablet"))
+        # An unknown device is missing for the model, not a desktop.
+        out["is_mobile"].append(None if device is None else int(device == "mobile"))
+        out["is_tablet"].append(None if device is None else int(device == "tablet"))
         out["hour_of_day"].append(moment.hour)
         out["is_weekend"].append(int(moment.weekday() >= 5))
         out["hours_since_last_event_now"].append(since(now, last_event, 3600))

@@ -139,12 +139,15 @@ def build_services(
         batch_size=decisions.log_batch_size,
         queue_max=decisions.log_queue_max,
         auto_migrate=decisions.auto_migrate,
+        stall_seconds=decisions.log_stall_seconds,
     )
     decision_log = DecisionLog(database, writers)
     trigger_spool = TriggerSpool(outbox, settings.trigger_spool_dir)
     opt_outs = OptOutList(database, decisions.opt_out_refresh_seconds)
     outcome_log = OutcomeLog(database, settings.outcomes, writers)
-    assignments = AssignmentStore(database, writers)
+    assignments = AssignmentStore(
+        database, writers, lookup_budget_seconds=decisions.lookup_budget_ms / 1000
+    )
     shadow_log = ShadowLog(database, writers)
     shadows = ShadowRunner(
         shadow_log,

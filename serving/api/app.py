@@ -55,13 +55,15 @@ def create_app(settings: TailorSettings, event_bus: EventBusFactory) -> FastAPI:
         app.state.services = services
         app.state.bus = event_bus(settings, store)
         app.state.eraser = UserEraser(services, store, session_eraser(settings, app.state.bus))
-        app.state.run_records = run_records(settings)  # one client, not one per /health
+        app.state.health_checks = health.health_checks(services, run_records(settings))
         dispatcher = services.dispatcher(settings)
         dispatcher.start()
         if settings.serving.watch_placements:
             services.engine.config.watch()
         yield
         dispatcher.stop()
+        for check in app.state.health_checks:
+            check.close()
         app.state.bus.close()
         services.close()
 

@@ -4,12 +4,13 @@ their index and field. `/v1/events` and `/v1/outcomes` answer alike."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any, TypeVar
 
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ValidationError
 
+from serving.api.clock_bounds import ClockBounds
 from serving.api.schemas import BatchAccepted, ItemError
 
 M = TypeVar("M", bound=BaseModel)
@@ -52,21 +53,12 @@ def validated(
     return accepted, errors
 
 
-def not_ahead_of(now: datetime, allowed_ahead: int) -> Callable[[Any], ItemError | None]:
-    """A check refusing a `ts` more than `allowed_ahead` seconds after `now`: one such
-    event would hide the user's later ones, one such outcome would outlive its window."""
-    latest = now + timedelta(seconds=allowed_ahead)
+def near_now(now: datetime, bounds: ClockBounds) -> Callable[[Any], ItemError | None]:
+    """A check refusing a `ts` outside `bounds` around `now`."""
 
     def check(item: Any) -> ItemError | None:
-        if item.ts <= latest:
-            return None
-        return ItemError(
-            index=0,
-            field="ts",
-            message=f"is {(item.ts - now).total_seconds():.0f} s ahead of the server's clock, "
-            f"more than the {allowed_ahead} s allowed (stream.max_future_seconds); check the "
-            "sender's clock",
-        )
+        problem = bounds.problem(item.ts, now)
+        return None if problem is None else ItemError(index=0, field="ts", message=problem)
 
     return check
 

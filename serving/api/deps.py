@@ -14,12 +14,12 @@ from typing import Annotated
 from fastapi import Depends, HTTPException, Request, Security
 from fastapi.security import APIKeyHeader
 
+from serving.api.health_checks import BoundedCheck
 from serving.decision.config_holder import ConfigSnapshot
 from serving.decision.engine import DecisionEngine
 from serving.erasure.users import UserEraser
 from serving.wiring import Services
 from tailor.core.event_stream import EventBus
-from tailor.core.run_records import RunRecords
 from tailor.core.settings import TailorSettings
 
 
@@ -39,8 +39,8 @@ def _bus(request: Request) -> EventBus:
     return request.app.state.bus
 
 
-def _run_records(request: Request) -> RunRecords:
-    return request.app.state.run_records
+def _health_checks(request: Request) -> list[BoundedCheck]:
+    return request.app.state.health_checks
 
 
 def _eraser(request: Request) -> UserEraser:
@@ -51,7 +51,7 @@ SettingsDep = Annotated[TailorSettings, Depends(_settings)]
 ServicesDep = Annotated[Services, Depends(_services)]
 EngineDep = Annotated[DecisionEngine, Depends(_engine)]
 BusDep = Annotated[EventBus, Depends(_bus)]
-RunRecordsDep = Annotated[RunRecords, Depends(_run_records)]
+HealthChecksDep = Annotated[list[BoundedCheck], Depends(_health_checks)]
 EraserDep = Annotated[UserEraser, Depends(_eraser)]
 
 API_KEY_HEADER = APIKeyHeader(name="X-API-Key", auto_error=False)

@@ -56,6 +56,11 @@ class FeatureStoreHealth(BaseModel):
     error: str | None = None
 
 
+class SpillBody(BaseModel):
+    files: int
+    bytes: int = Field(description="Size on disk; each line is one record.")
+
+
 class HealthBody(BaseModel):
     status: str
     profile: str
@@ -65,15 +70,28 @@ class HealthBody(BaseModel):
     last_materialization: str | None = Field(
         description="When the last successful materialization finished (UTC), if known."
     )
+    last_materialization_error: str | None = Field(
+        None, description="Why the run records could not be read in time, if they could not."
+    )
     config_reload_rejected: bool = Field(
         description="The placements file on disk was refused; an older version serves."
     )
+    decision_database_failing: bool = Field(
+        False,
+        description="The decision log's last write failed: decisions go to the spill on "
+        "disk every flush interval until the database answers.",
+    )
     decision_log_backlog: int = Field(
-        description="Decisions not yet in the database; growing means it is down or slow."
+        description="Decisions in memory, not yet in the database or the spill."
     )
     outcome_log_backlog: int = Field(
         description="Outcomes not yet attributed and stored (waiting for the database, or "
         "for their decision to reach it)."
+    )
+    spilled: dict[str, SpillBody] = Field(
+        default_factory=dict,
+        description="Per log, records on disk waiting for the database (replayed when it "
+        "answers, then deleted).",
     )
 
 

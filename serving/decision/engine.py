@@ -262,9 +262,19 @@ class DecisionEngine:
     def _moment(self, request: PersonalizeRequest) -> datetime:
         return (request.context.timestamp or self.clock.now()).astimezone(UTC)
 
+    def _started(self, request: PersonalizeRequest) -> Gathered:
+        """Before any read: the decision's moment, and the context facts it lacks."""
+        gathered = Gathered(moment=self._moment(request), consent=True, personal=False)
+        gathered.degraded.extend(
+            f"context_unknown:{name}"
+            for name in ("device", "country")
+            if getattr(request.context, name) is None
+        )
+        return gathered
+
     def gather(self, request: PersonalizeRequest, snapshot: ConfigSnapshot) -> Gathered:
         """What the champion knows about the user (the dry run's view)."""
-        gathered = Gathered(moment=self._moment(request), consent=True, personal=False)
+        gathered = self._started(request)
         gathered.consent = self._consent(request, gathered.degraded)
         return self._gathered(request, snapshot, gathered, self.model, read=gathered.consent)
 
@@ -333,7 +343,7 @@ class DecisionEngine:
         in between must not swap it for one without that placement."""
         with DECISION_SECONDS.time():
             placement = snapshot.placements.config.placements[request.placement]
-            gathered = Gathered(moment=self._moment(request), consent=True, personal=False)
+            gathered = self._started(request)
             gathered.consent = self._consent(request, gathered.degraded)
             allocation = (
                 self._allocate(request, snapshot, placement, gathered)

@@ -104,12 +104,12 @@ class OnlineFeatures:
             self._open_until = time.monotonic() + self._breaker_seconds
 
     def user_features(
-        self, user_id: int, device: str, country: str, request_ts_s: int
+        self, user_id: int, device: str | None, country: str | None, request_ts_s: int
     ) -> UserFeatures:
         return self._guarded(self._read_user, user_id, device, country, request_ts_s)
 
     def _read_user(
-        self, user_id: int, device: str, country: str, request_ts_s: int
+        self, user_id: int, device: str | None, country: str | None, request_ts_s: int
     ) -> UserFeatures:
         row = {
             "user_id": user_id,

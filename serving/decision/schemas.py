@@ -16,10 +16,17 @@ MAX_USER_ID = 2**63 - 1
 
 
 class RequestContextBody(BaseModel):
+    """What the caller knows of the request; each field may be left out when unknown.
+    An unknown device or country is named in `degraded` (`context_unknown:<field>`),
+    features that depend on it are missing for the model, and the contextual signal
+    scores only the criteria it can check (none: it gives up its weight)."""
+
     model_config = ConfigDict(extra="forbid")
 
-    device: Device
-    country: str = Field(pattern=r"^[A-Z]{2}$", description="ISO 3166-1 alpha-2, e.g. DE.")
+    device: Device | None = None
+    country: str | None = Field(
+        None, pattern=r"^[A-Z]{2}$", description="ISO 3166-1 alpha-2, e.g. DE."
+    )
     page: str | None = Field(None, max_length=200, description="Page type, e.g. home, product.")
     timestamp: Instant | None = Field(
         None, description="When the user is on the page (ISO 8601 with zone); default now."
@@ -42,7 +49,7 @@ class PersonalizeRequest(BaseModel):
 
     user_id: int = Field(ge=1, le=MAX_USER_ID, strict=True, description="Not a string or bool.")
     placement: str = Field(min_length=1, max_length=100, pattern=NO_CONTROL_CHARACTERS)
-    context: RequestContextBody
+    context: RequestContextBody = Field(default_factory=RequestContextBody)
     personalization_consent: bool = Field(
         True,
         strict=True,
@@ -60,7 +67,10 @@ class VariantBody(BaseModel):
 
 class Components(BaseModel):
     behavioral: float
-    contextual: float
+    contextual: float | None = Field(
+        description="None when the variant's context criteria need facts the request "
+        "did not give (device unknown)."
+    )
     predictive: float | None = Field(description="None when the model is unavailable.")
 
 

@@ -27,7 +27,7 @@ class UserSignals:
 
 @dataclass(frozen=True)
 class RequestFacts:
-    device: str
+    device: str | None
     hour: int
     page: str | None
 
@@ -67,16 +67,23 @@ def behavioral_score(
     return category_popularity.get(variant.category, 0.0) / most_popular
 
 
-def contextual_score(fit: ContextFit, facts: RequestFacts) -> float:
-    """Share of the variant's stated context criteria that the request meets."""
+def contextual_score(fit: ContextFit, facts: RequestFacts) -> float | None:
+    """Share of the variant's stated context criteria that the request meets, among
+    those the request lets us check: an unknown device or page is neither a match nor
+    a miss.
+    None (the signal gives up its weight) when none of the stated criteria can be
+    checked; a variant that states none is neutral."""
     checks: list[bool] = []
-    if fit.devices:
+    stated = bool(fit.devices) + (fit.hours is not None) + bool(fit.pages)
+    if fit.devices and facts.device is not None:
         checks.append(facts.device in fit.devices)
     if fit.hours is not None:
         checks.append(hour_in_range(fit.hours, facts.hour))
-    if fit.pages:
+    if fit.pages and facts.page is not None:
         checks.append(facts.page in fit.pages)
-    return sum(checks) / len(checks) if checks else NEUTRAL
+    if not stated:
+        return NEUTRAL
+    return sum(checks) / len(checks) if checks else None
 
 
 def predictive_score(variant: Variant, percentile: float | None) -> float | None:

@@ -5,7 +5,10 @@ batches every `flush_seconds`. Once a write has failed, the buffer goes to JSON 
 spill files (fsynced) every `flush_seconds` instead of waiting in memory for the
 database, so a crash during an outage loses at most the records of one flush interval
 (plus the failed attempt's connect timeout); while the database is slow but answering,
-only what exceeds `queue_max` spills. Spill files are replayed (and only then deleted)
+only what exceeds `queue_max` spills. A write that hangs (a frozen server, a network
+path that swallows packets: PostgreSQL's driver has no read timeout) counts as failing
+once it has run `stall_seconds`: a guard thread then spills the buffer every flush
+interval until the write returns. Spill files are replayed (and only then deleted)
 when the database answers again or the next process starts. Replays
 may repeat rows a crash left half-committed: writes skip existing keys. A row the
 database rejects on its own merits (unserialisable, too long) is set aside in a
@@ -61,6 +64,7 @@ class WriterOptions:
     batch_size: int = 500
     queue_max: int = 100_000
     auto_migrate: bool = True
+    stall_seconds: float = 2.0
 
 
 class RecordKind(Protocol[T]):
@@ -135,10 +139,14 @@ class DurableWriter(Generic[T]):
         self._lock = threading.Lock()
         self._wake = threading.Condition(self._lock)  # the writer waits on it
         self._progress = threading.Condition(self._lock)  # flush() waits on it
+        self._guard_wake = threading.Condition(self._lock)  # only close() wakes the guard
         self._flush_wanted = False
         self._stopping = False
         self._closed = False
         self._replay_due = True  # files left by earlier runs
+        self._stall_seconds = options.stall_seconds
+        self._attempt_since: float | None = None  # when the running write started
+        self._spill_lock = threading.Lock()  # the writer and the stall guard both spill
         # The service may have started while the database was down, before its schema
         # was prepared.
         self._schema_ready = False
@@ -152,6 +160,10 @@ class DurableWriter(Generic[T]):
         self._rejected = REJECTED.labels(kind.name)
         self._thread = threading.Thread(target=self._run, name=f"{kind.name}-log", daemon=True)
         self._thread.start()
+        self._guard = threading.Thread(
+            target=self._guard_stalls, name=f"{kind.name}-log-guard", daemon=True
+        )
+        self._guard.start()
 
     @property
     def backlog(self) -> int:
@@ -159,8 +171,25 @@ class DurableWriter(Generic[T]):
 
     @property
     def failing(self) -> bool:
-        """The last write failed: the database is down or refusing this log."""
-        return self._failing
+        """The last write failed, or the running one has hung past `stall_seconds`."""
+        return self._failing or self._stalled()
+
+    def _stalled(self) -> bool:
+        since = self._attempt_since
+        return since is not None and time.monotonic() - since > self._stall_seconds
+
+    def _guard_stalls(self) -> None:
+        """While a write hangs, the writer thread cannot spill: this thread does, each
+        flush interval. A record spilled while its write is in flight may reach the
+        database twice; writes skip existing keys."""
+        while True:
+            with self._lock:
+                self._guard_wake.wait_for(lambda: self._stopping, self._flush_seconds)
+                if self._stopping:
+                    return
+                stalled = self._stalled() and bool(self._pending)
+            if stalled:
+                self._spill_oldest(len(self._pending))
 
     def spilled(self) -> SpillBacklog:
         """What waits on disk for the database, this process's files and others'."""
@@ -208,7 +237,9 @@ class DurableWriter(Generic[T]):
         with self._lock:
             self._stopping = True
             self._wake.notify()
+            self._guard_wake.notify()
         self._thread.join()
+        self._guard.join()
 
     def _run(self) -> None:
         while True:
@@ -249,31 +280,9 @@ class DurableWriter(Generic[T]):
 
     def _attempt(self) -> None:
         """One pass: the records queued now, then any due replay; backs off on failure."""
+        self._attempt_since = time.monotonic()
         try:
-            if not self._schema_ready:
-                prepare_schema(self._engine, self._auto_migrate)
-                self._schema_ready = True
-            with self._lock:
-                queued = list(self._pending)
-            for start in range(0, len(queued), self._batch_size):
-                with self._lock:
-                    batch = [
-                        self._pending[key][1]
-                        for key in queued[start : start + self._batch_size]
-                        if key in self._pending
-                    ]
-                later = self._commit(batch)
-                with self._lock:
-                    for record in batch:
-                        self._pending.pop(self._kind.key(record), None)
-                    for record in later:
-                        self._enqueue(record)
-            if self._replay_due:
-                with self._engine.connect():  # still down: keep appending to our file
-                    pass
-                self._spill.release()
-                self._spill.replay(self._parse, self._replay_batch, self._batch_size)
-                self._replay_due = False
+            self._write_pass()
         # OSError: a spill file; SchemaOutOfDate: an operator must migrate, then it writes.
         except (SQLAlchemyError, OSError, SchemaOutOfDate) as error:
             self._write_errors.inc()
@@ -288,9 +297,41 @@ class DurableWriter(Generic[T]):
             self._next_attempt = time.monotonic() + self._retry_delay
             self._retry_delay = min(self._retry_delay * 2, MAX_RETRY_SECONDS)
             return
+        finally:
+            self._attempt_since = None
         self._failing = False
         self._retry_delay = self._flush_seconds
         self._next_attempt = time.monotonic() + self._flush_seconds
+
+    def _write_pass(self) -> None:
+        """The records queued now, then any due replay; a database error propagates."""
+        if not self._schema_ready:
+            prepare_schema(self._engine, self._auto_migrate)
+            self._schema_ready = True
+        with self._lock:
+            queued = list(self._pending)
+        for start in range(0, len(queued), self._batch_size):
+            with self._lock:
+                batch = [
+                    self._pending[key][1]
+                    for key in queued[start : start + self._batch_size]
+                    if key in self._pending
+                ]
+            if not batch:  # the stall guard spilled them meanwhile
+                continue
+            later = self._commit(batch)
+            with self._lock:
+                for record in batch:
+                    self._pending.pop(self._kind.key(record), None)
+                for record in later:
+                    self._enqueue(record)
+        if self._replay_due:
+            with self._engine.connect():  # still down: keep appending to our file
+                pass
+            with self._spill_lock:
+                self._spill.release()
+            self._spill.replay(self._parse, self._replay_batch, self._batch_size)
+            self._replay_due = False
 
     def _parse(self, line: str) -> T:
         return self._kind.from_json(json.loads(line))
@@ -341,7 +382,8 @@ class DurableWriter(Generic[T]):
                 self._rejected.inc()
                 self._spill.reject({"unserialisable": repr(record)}, error)
         try:
-            self._spill.append(lines)
+            with self._spill_lock:
+                self._spill.append(lines)
         except OSError as error:
             log.error(
                 "cannot spill %d %s: %s; keeping them in memory",

@@ -91,7 +91,7 @@ def policy_log(
             created_at=row.created_at,
             variant_id=row.variant_id,
             decision=row.decision,
-            device=row.request["context"]["device"],
+            device=row.request["context"].get("device"),
             reward=row.reward or 0.0,
             target=row.action_distribution if shadow else None,
         )
@@ -109,7 +109,7 @@ class LoggedDecision:
     created_at: datetime
     variant_id: str  # served
     decision: dict[str, Any]  # the logged body: candidates with probabilities and scores
-    device: str
+    device: str | None  # None: the caller did not know it
     reward: float
     target: dict[str, float] | None  # the evaluated shadow's distribution; None: on-policy
 
@@ -129,13 +129,14 @@ def policy_arrays(rows: list[LoggedDecision], configured: tuple[str, ...]) -> Po
         decision = row.decision
         features[i, :, 4] = _number(decision.get("propensity_percentile"))
         features[i, :, 5] = row.created_at.hour
-        features[i, :, 6] = DEVICES.index(row.device)
+        if row.device is not None:  # unknown: missing for the reward model
+            features[i, :, 6] = DEVICES.index(row.device)
         for candidate in decision["candidates"]:
             j = index[candidate["variant_id"]]
             logging[i, j] = candidate["probability"]
             components = candidate["components"]
             features[i, j, 0] = components["behavioral"]
-            features[i, j, 1] = components["contextual"]
+            features[i, j, 1] = _number(components["contextual"])
             features[i, j, 2] = _number(components["predictive"])
             features[i, j, 3] = candidate["base_score"]
         for variant, probability in (row.target or {}).items():

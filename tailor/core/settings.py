@@ -115,6 +115,32 @@ class ServingSettings(BaseModel):
         ge=1024,
         description="Larger request bodies are refused with 413 before they are parsed.",
     )
+    context_max_ahead_seconds: int = Field(
+        300,
+        ge=0,
+        description="How far ahead of the server's clock a decision's context.timestamp may "
+        "be: rules have time windows, and a caller must not open a campaign early.",
+    )
+    context_max_behind_seconds: int = Field(
+        300,
+        ge=0,
+        description="Likewise behind: a closed campaign stays closed. The admin dry-run "
+        "takes any time.",
+    )
+    health_budget_seconds: float = Field(
+        0.5,
+        gt=0,
+        le=30,
+        description="GET /health answers within this; a check still running (a frozen "
+        "dependency) is reported as unanswered.",
+    )
+    # An int checked below, not a Literal: an environment variable arrives as "503".
+    health_degraded_status: int = Field(
+        503,
+        description="Status of /health when degraded: 503 takes the replica out of a load "
+        "balancer's pool; 200 keeps it (when every replica shares the failing dependency, "
+        "ejecting them all serves nothing instead of fallback content).",
+    )
     shadow_workers: int = Field(
         1, ge=1, le=32, description="Threads that run shadow arms after the response."
     )
@@ -124,6 +150,13 @@ class ServingSettings(BaseModel):
         description="Shadow evaluations waiting at most; beyond, they are skipped (counted "
         "in tailor_shadow_skipped_total), never waited for.",
     )
+
+    @field_validator("health_degraded_status")
+    @classmethod
+    def _health_status(cls, value: int) -> int:
+        if value not in (200, 503):
+            raise ValueError("must be 503 (leave the load balancer's pool) or 200 (stay)")
+        return value
 
 
 class ServerSettings(BaseModel):
@@ -165,6 +198,13 @@ class StreamSettings(BaseModel):
         "a later one is rejected: it would push the user's session window past every real "
         "event.",
     )
+    max_past_seconds: int = Field(
+        86_400,
+        ge=0,
+        description="How far behind the server's clock an event's ts may be (late delivery); "
+        "older history goes through `tailor import`. Beyond dedup_ttl_seconds a re-sent "
+        "event could count twice.",
+    )
 
 
 class DecisionSettings(BaseModel):
@@ -181,6 +221,18 @@ class DecisionSettings(BaseModel):
         description="The logs (decisions, outcomes, assignments) commit at least this often.",
     )
     log_batch_size: int = Field(500, ge=1, description="Rows per INSERT batch.")
+    log_stall_seconds: float = Field(
+        2.0,
+        gt=0,
+        description="A log write running longer than this (a frozen database) counts as "
+        "failing: the buffer goes to the spill on disk meanwhile.",
+    )
+    lookup_budget_ms: float = Field(
+        250.0,
+        gt=0,
+        description="Longest wait for a database read on the request path (an "
+        "experiment's stored assignment) before deciding without it.",
+    )
     log_queue_max: int = Field(
         100_000,
         ge=1,

@@ -57,6 +57,19 @@ class Flow:
         return TailorSettings(**values | overrides)
 
 
+# Tests decide and post at chosen instants around the pinned clock (days before it, a
+# campaign's dates), so the bounds against the server's clock are wide for them;
+# tests/serving/api/test_hostile_input.py runs without these and checks the defaults.
+TIME_TRAVEL = {
+    name: str(10 * 365 * 86_400)
+    for name in (
+        "TAILOR_SERVING__CONTEXT_MAX_AHEAD_SECONDS",
+        "TAILOR_SERVING__CONTEXT_MAX_BEHIND_SECONDS",
+        "TAILOR_STREAM__MAX_PAST_SECONDS",
+    )
+}
+
+
 def tailor_env(home: Path, **overrides: str) -> dict[str, str]:
     """A clean `TAILOR_*` environment for the commands a test runs under `home`."""
     env = {key: value for key, value in os.environ.items() if not key.startswith("TAILOR_")}
@@ -67,6 +80,7 @@ def tailor_env(home: Path, **overrides: str) -> dict[str, str]:
         TAILOR_GENERATOR__DAYS=str(FLOW_DAYS),
         TAILOR_CLOCK_START=CLOCK_START.isoformat(),
         COLUMNS="200",
+        **TIME_TRAVEL,
     )
     env.update(overrides)
     return env

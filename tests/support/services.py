@@ -154,7 +154,8 @@ def start_api(env: dict[str, str], startup_seconds: float = 90) -> ApiProcess:
         if process.poll() is not None:
             raise ServiceUnavailable(f"tailor serve exited early:\n{server.output()}")
         try:
-            if httpx.get(f"{server.url}/health", timeout=1).status_code == 200:
+            # 503 is an answer too: degraded (no model, no store) is a state tests start in.
+            if httpx.get(f"{server.url}/health", timeout=1).status_code in (200, 503):
                 return server
         except httpx.TransportError:
             time.sleep(0.2)

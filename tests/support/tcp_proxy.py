@@ -24,7 +24,17 @@ class TcpProxy:
         self._listener: socket.socket | None = None
         self._acceptor: threading.Thread | None = None
         self._relayed: set[socket.socket] = set()
+        self._flowing = threading.Event()
+        self._flowing.set()
         self.mend()
+
+    def freeze(self) -> None:
+        """Connections stay open but nothing passes, as with a frozen server or a path
+        that swallows packets: calls in flight hang instead of failing."""
+        self._flowing.clear()
+
+    def thaw(self) -> None:
+        self._flowing.set()
 
     def mend(self) -> None:
         listener = socket.create_server(("127.0.0.1", self.port))  # SO_REUSEADDR on POSIX
@@ -79,6 +89,7 @@ class TcpProxy:
     def _pump(self, source: socket.socket, sink: socket.socket) -> None:
         try:
             while data := source.recv(65536):
+                self._flowing.wait()
                 sink.sendall(data)
         except OSError:
             pass

@@ -16,7 +16,8 @@ from typing import Any
 from fastapi import APIRouter, Body
 from fastapi.responses import JSONResponse
 
-from serving.api.batches import answer, not_ahead_of, too_many, validated
+from serving.api.batches import answer, near_now, too_many, validated
+from serving.api.clock_bounds import event_bounds
 from serving.api.deps import BusDep, EngineDep, ServicesDep, SettingsDep
 from serving.api.responses import BATCH_REFUSED, UNAVAILABLE, UNPARSABLE
 from serving.api.schemas import BatchAccepted
@@ -61,7 +62,7 @@ def ingest_events(
     refused = too_many(len(items), settings.stream.max_batch_events, "events")
     if refused is not None:
         return refused
-    check = not_ahead_of(engine.clock.now(), settings.stream.max_future_seconds)
+    check = near_now(engine.clock.now(), event_bounds(settings))
     valid, errors = validated(items, Event, check)
     try:
         accepted = [event for event in valid if not services.opt_outs.contains(event.user_id)]

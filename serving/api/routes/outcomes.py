@@ -6,7 +6,8 @@ from typing import Any
 
 from fastapi import APIRouter, Body
 
-from serving.api.batches import answer, not_ahead_of, too_many, validated
+from serving.api.batches import answer, near_now, too_many, validated
+from serving.api.clock_bounds import event_bounds
 from serving.api.deps import EngineDep, ServicesDep, SettingsDep
 from serving.api.responses import BATCH_REFUSED, UNPARSABLE
 from serving.api.schemas import BatchAccepted
@@ -43,7 +44,7 @@ def record_outcomes(
     refused = too_many(len(items), settings.outcomes.max_batch, "outcomes")
     if refused is not None:
         return refused
-    check = not_ahead_of(engine.clock.now(), settings.stream.max_future_seconds)
+    check = near_now(engine.clock.now(), event_bounds(settings))
     accepted, errors = validated(items, Outcome, check)
     for outcome in accepted:
         services.outcome_log.record(outcome)

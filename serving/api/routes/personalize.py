@@ -5,9 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
-from serving.api.deps import EngineDep, snapshot_with
+from serving.api.clock_bounds import context_bounds
+from serving.api.deps import EngineDep, SettingsDep, snapshot_with
 from serving.api.responses import UNPARSABLE
 from serving.api.schemas import BaselineRequest
 from serving.decision.features import FeatureStoreUnavailable
@@ -17,8 +19,21 @@ router = APIRouter(tags=["decisions"])
 
 
 @router.post("/v1/personalize", response_model=DecisionBody, responses=UNPARSABLE)
-def personalize(body: PersonalizeRequest, engine: EngineDep) -> DecisionBody:
+def personalize(body: PersonalizeRequest, engine: EngineDep, settings: SettingsDep) -> DecisionBody:
     """The variant to show this user in this placement, with every reason for it."""
+    if body.context.timestamp is not None:
+        problem = context_bounds(settings).problem(body.context.timestamp, engine.clock.now())
+        if problem is not None:
+            raise RequestValidationError(
+                [
+                    {
+                        "type": "value_error",
+                        "loc": ("body", "context", "timestamp"),
+                        "msg": problem,
+                        "input": body.context.timestamp.isoformat(),
+                    }
+                ]
+            )
     return engine.decide(body, snapshot_with(engine, body.placement))
 
 

@@ -73,8 +73,8 @@ class DecisionFacts:
 
     user_id: int
     placement: str
-    device: str
-    country: str
+    device: str | None
+    country: str | None
     page: str | None
     moment: datetime
     propensity: float | None

@@ -7,11 +7,12 @@ from __future__ import annotations
 import http.client
 import json
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from urllib.parse import urlsplit
 
 import pytest
 
-from tests.support.flow import Flow, Server, start_server
+from tests.support.flow import CLOCK_START, TIME_TRAVEL, Flow, Server, start_server
 
 ADMIN_KEY = "hostile-admin-key"
 DECIDE = (
@@ -24,8 +25,9 @@ MAX_BODY = 64 * 1024
 @pytest.fixture(scope="module")
 def server(flow: Flow, tmp_path_factory) -> Iterator[Server]:
     home = tmp_path_factory.mktemp("hostile")
+    defaults = {name: value for name, value in flow.env.items() if name not in TIME_TRAVEL}
     started = start_server(
-        flow.env
+        defaults
         | {
             "TAILOR_SERVING__ADMIN_API_KEY": ADMIN_KEY,
             "TAILOR_SERVING__MAX_BODY_BYTES": str(MAX_BODY),
@@ -136,3 +138,50 @@ def test_a_control_character_in_an_event_or_outcome_identifier_is_refused(server
     )
     status, body = _raw(server, "POST", "/v1/outcomes", outcome)
     assert status == 422 and "outcome_id" in {e["field"] for e in json.loads(body)["errors"]}
+
+
+def _decide_at(server: Server, offset: timedelta) -> tuple[int, dict]:
+    timestamp = f', "timestamp": "{(CLOCK_START + offset).isoformat()}"'
+    status, body = _raw(server, "POST", "/v1/personalize", DECIDE % ("27", "true", timestamp))
+    return status, json.loads(body)
+
+
+# The server's pinned clock started at CLOCK_START when this module's server did, a
+# minute or two ago: two hours either way is out of the 300 s bounds, a minute ahead
+# of CLOCK_START is within them.
+def test_context_timestamps_are_bounded_by_the_servers_clock(server):
+    for offset, direction in ((timedelta(hours=2), "ahead"), (timedelta(hours=-2), "behind")):
+        status, body = _decide_at(server, offset)
+        assert status == 422, body
+        (error,) = body["detail"]
+        assert error["loc"] == ["body", "context", "timestamp"]
+        assert direction in error["msg"] and "serving.context_max_" in error["msg"]
+    status, body = _decide_at(server, timedelta(minutes=1))
+    assert status == 200, body
+
+
+def test_event_times_are_bounded_by_the_servers_clock(server):
+    def event(moment: datetime) -> str:
+        return json.dumps(
+            [
+                {
+                    "event_id": f"bounded-{moment.timestamp()}",
+                    "user_id": 1,
+                    "session_id": "s",
+                    "event_type": "view",
+                    "ts": moment.isoformat(),
+                }
+            ]
+        )
+
+    for moment, setting in (
+        (datetime(1970, 1, 1, tzinfo=UTC), "stream.max_past_seconds"),
+        (CLOCK_START - timedelta(days=2), "stream.max_past_seconds"),
+        (CLOCK_START + timedelta(hours=2), "stream.max_future_seconds"),
+    ):
+        status, body = _raw(server, "POST", "/v1/events", event(moment))
+        assert status == 422, body
+        (error,) = json.loads(body)["errors"]
+        assert error["field"] == "ts" and setting in error["message"], error
+    status, body = _raw(server, "POST", "/v1/events", event(CLOCK_START))
+    assert status == 200, body

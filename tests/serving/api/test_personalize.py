@@ -72,6 +72,33 @@ def test_variants_follow_the_users_taste(api, flow):
     assert len(set(chosen.values())) >= 2
 
 
+def test_a_caller_that_knows_no_context_still_gets_a_personalized_decision(api):
+    known = _decide(api)
+    blind = _decide(api, context={})
+    assert blind["personalized"] is True and blind["cold_start"] is False
+    assert blind["degraded"] == ["context_unknown:device", "context_unknown:country"]
+    assert blind["propensity"] is not None  # the model ran, device features missing
+    components = {c["variant_id"]: c["components"] for c in blind["candidates"]}
+    # Device-only variants cannot be judged on context: that signal gives up its weight.
+    assert components["electronics_deals"]["contextual"] is None
+    assert components["beauty_bestsellers"]["contextual"] is not None  # hours are known
+    assert known["candidates"][0]["components"]["contextual"] is not None
+    for candidate in blind["candidates"]:
+        weights = {
+            name: weight
+            for name, weight in blind["weights"].items()
+            if candidate["components"][name] is not None
+        }
+        assert candidate["base_score"] == pytest.approx(
+            sum(weights[name] * candidate["components"][name] for name in weights)
+            / sum(weights.values())
+        )
+    with api.client() as client:  # no context object at all is the same request
+        bare = client.post("/v1/personalize", json={"user_id": 1, "placement": "homepage_banner"})
+    assert bare.status_code == 200, bare.text
+    assert bare.json()["degraded"] == blind["degraded"]
+
+
 def test_an_unknown_user_gets_a_cold_start_decision(api):
     decision = _decide(api, user_id=10**15)
     assert decision["cold_start"] is True
@@ -127,12 +154,23 @@ def test_malformed_json_is_a_422(api):
 
 def test_health_reports_model_store_and_config(api, flow):
     with api.client() as client:
-        health = client.get("/health").json()
+        answer = client.get("/health")
+        health = answer.json()
         docs = client.get("/docs")
         spec = client.get("/openapi.json").json()
         metrics = client.get("/metrics/").text
-    assert health["status"] == "ok"
+    assert (answer.status_code, health["status"]) == (200, "ok")
     assert health["feature_store"] == {"reachable": True, "error": None}
+    assert health["decision_database_failing"] is False
+    assert health["last_materialization_error"] is None
+    assert set(health["spilled"]) == {
+        "decisions",
+        "outcomes",
+        "assignments",
+        "shadow_decisions",
+        "triggers",
+    }
+    assert health["spilled"]["decisions"] == {"files": 0, "bytes": 0}
     assert health["model_version"] == (flow.models_dir / "latest").resolve().name
     shipped = yaml.safe_load(SHIPPED_PLACEMENTS_FILE.read_text())["version"]
     assert health["config_version"].startswith(f"{shipped}+")
@@ -153,24 +191,36 @@ def test_features_older_than_their_ttl_are_treated_as_missing(api, flow):
 
 
 def test_without_a_model_decisions_degrade_but_succeed(flow, tmp_path):
-    server = start_server({**flow.env, "TAILOR_MODELS_DIR": str(tmp_path / "no-models")})
+    server = start_server(
+        {
+            **flow.env,
+            "TAILOR_MODELS_DIR": str(tmp_path / "no-models"),
+            "TAILOR_SERVING__HEALTH_DEGRADED_STATUS": "200",  # keep it in the pool
+        }
+    )
     try:
         decision = _decide(server)
         with server.client() as client:
-            health = client.get("/health").json()
+            answer = client.get("/health")
+        health = answer.json()
     finally:
         server.stop()
     assert decision["degraded"] == ["model_unavailable"]
     assert decision["model_version"] is None
     assert all(c["components"]["predictive"] is None for c in decision["candidates"])
-    assert health["status"] == "degraded"
+    assert (answer.status_code, health["status"]) == (200, "degraded")
 
 
 def test_without_a_feature_store_the_fallback_variant_is_served(flow, tmp_path):
     server = start_server({**flow.env, "TAILOR_DATA_DIR": str(tmp_path / "empty")})
     try:
         decision = _decide(server)
+        with server.client() as client:
+            health = client.get("/health")
     finally:
         server.stop()
+    # Degraded answers 503 by default: a load balancer takes the replica out.
+    assert (health.status_code, health.json()["status"]) == (503, "degraded")
+    assert health.json()["feature_store"]["reachable"] is False
     assert "feature_store_unavailable" in decision["degraded"]
     assert decision["variant"]["id"] == "welcome"

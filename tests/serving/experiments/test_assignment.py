@@ -12,18 +12,22 @@ import pytest
 import yaml
 from growthbook import Experiment as GrowthBookExperiment
 from growthbook import GrowthBook
-from sqlalchemy import event
+from sqlalchemy import event, make_url
 
 from serving.decision.engine import DecisionEngine
 from serving.decision.placements import SHIPPED_PLACEMENTS_FILE, LoadedPlacements, load_placements
 from serving.experiments.assignment import Exposure, allocate, arm_by_hash, in_holdout
-from serving.persistence.assignments import AssignmentStore
+from serving.persistence.assignments import AssignmentLookupUnavailable, AssignmentStore
 from serving.persistence.durable_writer import WriterOptions
 from tailor.core.database.engine import open_database
+from tests.support.services import scratch_database
+from tests.support.tcp_proxy import TcpProxy
+from tests.support.waiting import wait_for
 
 SYMBOLS = DecisionEngine.symbols_for(None)
 MOMENT = datetime(2026, 3, 4, 10, tzinfo=UTC)
 USERS = range(1, 10_001)
+BUDGET = 30.0  # seconds a lookup may take: generous, these tests are not about outages
 
 
 def _loaded(tmp_path, **experiment) -> LoadedPlacements:
@@ -85,7 +89,9 @@ def test_growing_coverage_never_moves_anyone(tmp_path):
 @pytest.fixture
 def store(database_url: str, tmp_path) -> Iterator[AssignmentStore]:
     engine = open_database(database_url)
-    store = AssignmentStore(engine, WriterOptions(tmp_path, flush_seconds=0.05, batch_size=100))
+    store = AssignmentStore(
+        engine, WriterOptions(tmp_path, flush_seconds=0.05, batch_size=100), BUDGET
+    )
     yield store
     store.close()
     engine.dispose()
@@ -145,7 +151,7 @@ def test_a_restarted_process_reads_the_first_exposure_from_the_database(
     exposed = _expose(store, loaded, range(1, 301))
     assert store.flush()
     engine = open_database(database_url)
-    fresh = AssignmentStore(engine, WriterOptions(tmp_path / "other", flush_seconds=0.05))
+    fresh = AssignmentStore(engine, WriterOptions(tmp_path / "other", flush_seconds=0.05), BUDGET)
     try:
         assert all(fresh.arm_of("exp", user) == arm for user, arm in exposed.items())
         assert fresh.arm_of("exp", 10**9) is None
@@ -165,7 +171,7 @@ def test_a_user_without_an_arm_costs_one_lookup_per_process(database_url, tmp_pa
             lookups.append(statement)
 
     event.listen(engine, "before_cursor_execute", count)
-    store = AssignmentStore(engine, WriterOptions(tmp_path, flush_seconds=0.05))
+    store = AssignmentStore(engine, WriterOptions(tmp_path, flush_seconds=0.05), BUDGET)
     try:
         for _ in range(5):
             assert store.arm_of("exp", 10**9 + 1) is None
@@ -198,3 +204,35 @@ def test_an_experiment_outside_its_dates_or_not_running_assigns_nobody(tmp_path)
             "homepage_banner", placement, loaded.experiments_on("homepage_banner"), 7, MOMENT, None
         )
         assert allocation.arm is None and not allocation.holdout
+
+
+def test_a_frozen_database_costs_a_lookup_its_budget_and_then_nothing(tmp_path):
+    """PostgreSQL's driver has no read timeout: without the budget a frozen server would
+    hold every decision of a running experiment."""
+    with scratch_database() as url:
+        address = make_url(url)
+        proxy = TcpProxy((address.host, address.port))
+        engine = open_database(address.set(port=proxy.port).render_as_string(False))
+        store = AssignmentStore(engine, WriterOptions(tmp_path, flush_seconds=0.05), 0.2)
+        try:
+            assert store.arm_of("exp", 1) is None  # connected: the pool holds a connection
+            proxy.freeze()
+            for user in range(2, 6):  # each waits its budget, holding one lookup slot
+                with pytest.raises(AssignmentLookupUnavailable, match=r"within 0\.2 s"):
+                    store.arm_of("exp", user)
+            with pytest.raises(AssignmentLookupUnavailable, match="still waiting"):
+                store.arm_of("exp", 6)  # every slot taken: refused without waiting
+            proxy.thaw()
+
+            def answers() -> bool:
+                try:
+                    return store.arm_of("exp", 7) is None
+                except AssignmentLookupUnavailable:
+                    return False
+
+            wait_for(answers, "lookups to answer once the database does", 30)
+        finally:
+            proxy.thaw()
+            store.close()
+            engine.dispose()
+            proxy.cut()

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 from prometheus_client import REGISTRY
-from sqlalchemy import Engine, event, func, select
+from sqlalchemy import Engine, event, func, make_url, select
 
 from serving.persistence.decision_log import DecisionLog, DecisionLogUnavailable
 from serving.persistence.durable_writer import WriterOptions
@@ -19,7 +19,8 @@ from tailor.core.database.engine import database_engine, open_database
 from tailor.core.database.schema import decisions
 from tailor.core.decision_record import DecisionRecord
 from tests.support.databases import emptied
-from tests.support.services import free_port
+from tests.support.services import free_port, scratch_database
+from tests.support.tcp_proxy import TcpProxy
 from tests.support.waiting import wait_for
 
 
@@ -199,3 +200,36 @@ def test_the_log_creates_the_tables_when_the_service_started_without_them(
         log.close()
         late_engine.dispose()
     assert _stored(engine, [record]) == 1
+
+
+def test_a_write_that_hangs_counts_as_failing_and_the_buffer_spills(tmp_path):
+    """PostgreSQL's driver has no read timeout: a frozen server holds a write forever,
+    and without the stall guard every decision since would wait in memory."""
+    with scratch_database() as url:
+        address = make_url(url)
+        proxy = TcpProxy((address.host, address.port))
+        engine = open_database(address.set(port=proxy.port).render_as_string(False))
+        log = _log(engine, tmp_path, flush_seconds=0.05, stall_seconds=0.5)
+        records = [_record(user_id) for user_id in range(60)]
+        try:
+            log.record(records[0])
+            assert log.flush()  # a pooled connection, then the freeze
+            proxy.freeze()
+            for record in records[1:]:
+                log.record(record)
+            wait_for(lambda: log.failing and log.backlog == 0, "the hung write's buffer to spill")
+            # Read while the write still hangs: what a kill -9 now would leave on disk.
+            assert set(_spilled_ids(tmp_path)) >= {r.decision_id for r in records[2:]}
+            proxy.thaw()
+            assert log.flush(timeout=30)
+            assert not log.failing
+        finally:
+            proxy.thaw()
+            log.close()
+            proxy.cut()
+        engine.dispose()
+        direct = open_database(url)
+        try:
+            assert _stored(direct, records) == 60  # the spill replayed, each once
+        finally:
+            direct.dispose()
