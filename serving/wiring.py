@@ -142,7 +142,9 @@ def build_services(
         stall_seconds=decisions.log_stall_seconds,
     )
     decision_log = DecisionLog(database, writers)
-    trigger_spool = TriggerSpool(outbox, settings.trigger_spool_dir)
+    trigger_spool = TriggerSpool(
+        outbox, settings.trigger_spool_dir, budget_seconds=decisions.lookup_budget_ms / 1000
+    )
     opt_outs = OptOutList(database, decisions.opt_out_refresh_seconds)
     outcome_log = OutcomeLog(database, settings.outcomes, writers)
     assignments = AssignmentStore(

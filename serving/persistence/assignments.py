@@ -2,10 +2,8 @@
 
 The request path asks for a user's stored arm: from memory when this process has seen
 the user (an LRU of `cache_size` entries), else one primary-key lookup, waited for at
-most `lookup_budget_seconds` (PostgreSQL's driver has no read timeout, and a frozen
-server would hold the request forever); while every lookup slot is still waiting on
-the database, the next lookup fails at once instead of queueing. The caller then
-serves the champion and says so (`assignment_unavailable`). A first
+most `lookup_budget_seconds` (`BoundedCalls`; on `DatabaseTooSlow` the caller serves
+the champion and says so, `assignment_unavailable`). A first
 exposure is remembered at once in memory and written off the request path (a
 `DurableWriter`, so an outage spills it to disk); the first write wins, whichever
 replica makes it.
@@ -15,25 +13,19 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from concurrent.futures import ThreadPoolExecutor
-from concurrent.futures import TimeoutError as FutureTimeout
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, Engine, select
 
 from serving.experiments.assignment import Exposure
+from serving.persistence.bounded_calls import BoundedCalls
 from serving.persistence.durable_writer import DurableWriter, WriterOptions
 from serving.persistence.jsonl_spool import SpillBacklog
 from tailor.core.database.engine import insert_ignoring_conflicts
 from tailor.core.database.schema import assignments
 
 CACHE_SIZE = 200_000  # users x experiments remembered per process (~40 MB)
-LOOKUP_SLOTS = 4  # lookups that may wait on the database at once
-
-
-class AssignmentLookupUnavailable(RuntimeError):
-    """The stored arm could not be read within the budget."""
 
 
 class _Exposures:
@@ -66,9 +58,7 @@ class AssignmentStore:
         cache_size: int = CACHE_SIZE,
     ) -> None:
         self._engine = engine
-        self._budget = lookup_budget_seconds
-        self._lookups = ThreadPoolExecutor(LOOKUP_SLOTS, thread_name_prefix="assignment")
-        self._free_slots = threading.Semaphore(LOOKUP_SLOTS)
+        self._lookups = BoundedCalls("assignment-lookup", lookup_budget_seconds)
         self._writer = DurableWriter(engine, _Exposures(engine), options)
         self._known: OrderedDict[tuple[str, int], str | None] = OrderedDict()
         self._cache_size = cache_size
@@ -85,29 +75,19 @@ class AssignmentStore:
         pending = self._writer.pending(key)
         if pending is not None:
             return pending.arm
-        if not self._free_slots.acquire(blocking=False):
-            raise AssignmentLookupUnavailable("every lookup is still waiting on the database")
-        lookup = self._lookups.submit(self._stored_arm, experiment_key, user_id)
-        try:
-            arm = lookup.result(timeout=self._budget)  # SQLAlchemyError: the caller degrades
-        except FutureTimeout:
-            raise AssignmentLookupUnavailable(
-                f"the database did not answer within {self._budget:g} s"
-            ) from None
+        # SQLAlchemyError or DatabaseTooSlow: the caller degrades
+        arm = self._lookups.call(self._stored_arm, experiment_key, user_id)
         self._cache(key, arm)
         return arm
 
     def _stored_arm(self, experiment_key: str, user_id: int) -> str | None:
-        try:
-            with self._engine.connect() as connection:
-                return connection.execute(
-                    select(assignments.c.arm).where(
-                        assignments.c.experiment_key == experiment_key,
-                        assignments.c.user_id == user_id,
-                    )
-                ).scalar_one_or_none()
-        finally:
-            self._free_slots.release()
+        with self._engine.connect() as connection:
+            return connection.execute(
+                select(assignments.c.arm).where(
+                    assignments.c.experiment_key == experiment_key,
+                    assignments.c.user_id == user_id,
+                )
+            ).scalar_one_or_none()
 
     def remember(self, exposure: Exposure) -> None:
         key = (exposure.experiment_key, exposure.user_id)
@@ -131,7 +111,7 @@ class AssignmentStore:
         return self._writer.spilled()
 
     def close(self) -> None:
-        self._lookups.shutdown(wait=False, cancel_futures=True)
+        self._lookups.close()
         self._writer.close()
 
     def forget_user(self, user_id: int) -> None:

@@ -1,11 +1,13 @@
 """Triggers the outbox database could not take, kept on local disk until it can.
 
-A trigger fires during a decision; if the outbox insert fails then (database down),
-the trigger is appended to a JSON Lines file of this process (fsynced) instead of
-being dropped, and the dispatcher moves spooled triggers into the outbox once the
+A trigger fires during a decision; if the outbox insert fails then (database down), or
+does not answer within `budget_seconds` (a frozen database: see `BoundedCalls`), the
+trigger is appended to a JSON Lines file of this process (fsynced) instead of being
+dropped or holding the request, and the dispatcher moves spooled triggers into the outbox once the
 database answers. The outbox's unique (user, placement, rule, window) key makes the
-move idempotent, so a replay that is cut short and repeated, or two processes
-replaying the same leftovers, still record each trigger once.
+move idempotent, so a replay that is cut short and repeated, two processes replaying
+the same leftovers, or an insert that completes after the request gave up on it, still
+record each trigger once.
 
 The files are `JsonlSpool`s, like the decision log's spill: a replayer never reads a
 file still being written, and a crashed writer's file is replayable at once.
@@ -21,6 +23,7 @@ from datetime import datetime
 from pathlib import Path
 
 from serving.decision.ports import Enqueued, Trigger
+from serving.persistence.bounded_calls import BoundedCalls, DatabaseTooSlow
 from serving.persistence.jsonl_spool import JsonlSpool, SpillBacklog, parsed_lines
 from serving.persistence.outbox import Outbox, OutboxUnavailable
 
@@ -37,8 +40,9 @@ def _trigger(line: str) -> Trigger:
 
 
 class TriggerSpool:
-    def __init__(self, outbox: Outbox, directory: Path) -> None:
+    def __init__(self, outbox: Outbox, directory: Path, budget_seconds: float) -> None:
         self._outbox = outbox
+        self._inserts = BoundedCalls("trigger-insert", budget_seconds)
         self._spool = JsonlSpool(directory, "triggers")
         self._lock = threading.Lock()
 
@@ -46,8 +50,8 @@ class TriggerSpool:
         """Into the outbox, or onto the spool (None) when the database fails; raises
         OSError only if the local disk fails too."""
         try:
-            return self._outbox.enqueue(trigger)
-        except OutboxUnavailable as error:
+            return self._inserts.call(self._outbox.enqueue, trigger)
+        except (OutboxUnavailable, DatabaseTooSlow) as error:
             log.warning("outbox down, spooling trigger %s: %s", trigger.rule_id, error)
         with self._lock:
             self._spool.append([_line(trigger) + "\n"])
@@ -72,5 +76,6 @@ class TriggerSpool:
         return self._spool.backlog()
 
     def close(self) -> None:
+        self._inserts.close()
         with self._lock:
             self._spool.release()

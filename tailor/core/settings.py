@@ -230,8 +230,9 @@ class DecisionSettings(BaseModel):
     lookup_budget_ms: float = Field(
         250.0,
         gt=0,
-        description="Longest wait for a database read on the request path (an "
-        "experiment's stored assignment) before deciding without it.",
+        description="Longest wait for the decision database on the request path (an "
+        "experiment's stored assignment, a fired trigger's outbox row) before deciding "
+        "without it (the trigger goes to the local spool).",
     )
     log_queue_max: int = Field(
         100_000,

@@ -17,7 +17,8 @@ from sqlalchemy import event, make_url
 from serving.decision.engine import DecisionEngine
 from serving.decision.placements import SHIPPED_PLACEMENTS_FILE, LoadedPlacements, load_placements
 from serving.experiments.assignment import Exposure, allocate, arm_by_hash, in_holdout
-from serving.persistence.assignments import AssignmentLookupUnavailable, AssignmentStore
+from serving.persistence.assignments import AssignmentStore
+from serving.persistence.bounded_calls import DatabaseTooSlow
 from serving.persistence.durable_writer import WriterOptions
 from tailor.core.database.engine import open_database
 from tests.support.services import scratch_database
@@ -218,16 +219,16 @@ def test_a_frozen_database_costs_a_lookup_its_budget_and_then_nothing(tmp_path):
             assert store.arm_of("exp", 1) is None  # connected: the pool holds a connection
             proxy.freeze()
             for user in range(2, 6):  # each waits its budget, holding one lookup slot
-                with pytest.raises(AssignmentLookupUnavailable, match=r"within 0\.2 s"):
+                with pytest.raises(DatabaseTooSlow, match=r"within 0\.2 s"):
                     store.arm_of("exp", user)
-            with pytest.raises(AssignmentLookupUnavailable, match="still waiting"):
+            with pytest.raises(DatabaseTooSlow, match="still waiting"):
                 store.arm_of("exp", 6)  # every slot taken: refused without waiting
             proxy.thaw()
 
             def answers() -> bool:
                 try:
                     return store.arm_of("exp", 7) is None
-                except AssignmentLookupUnavailable:
+                except DatabaseTooSlow:
                     return False
 
             wait_for(answers, "lookups to answer once the database does", 30)
