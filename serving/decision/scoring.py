@@ -70,9 +70,8 @@ def behavioral_score(
 def contextual_score(fit: ContextFit, facts: RequestFacts) -> float | None:
     """Share of the variant's stated context criteria that the request meets, among
     those the request lets us check: an unknown device or page is neither a match nor
-    a miss.
-    None (the signal gives up its weight) when none of the stated criteria can be
-    checked; a variant that states none is neutral."""
+    a miss. None (the signal gives up its weight) when none of the stated criteria can
+    be checked; a variant that states none is neutral."""
     checks: list[bool] = []
     stated = bool(fit.devices) + (fit.hours is not None) + bool(fit.pages)
     if fit.devices and facts.device is not None:
