@@ -19,3 +19,6 @@ CONFIG_RELOADS = Counter("tailor_config_reloads_total", "Placements reload attem
 EVENTS_DROPPED = Counter(
     "tailor_events_dropped", "Valid events neither stored nor streamed, by reason", ["reason"]
 )
+MODEL_RELOADS = Counter(
+    "tailor_model_reloads", "Checks for a newly promoted model, by outcome", ["outcome"]
+)

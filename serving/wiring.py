@@ -19,6 +19,7 @@ from feature_repo.store import open_store
 from serving.decision.config_holder import PlacementsHolder
 from serving.decision.engine import DecisionEngine, feature_service_for
 from serving.decision.features import OnlineFeatures
+from serving.decision.model_reloader import ModelReloader
 from serving.decision.placements import placements_path
 from serving.decision.shadow import ShadowRunner
 from serving.persistence.assignments import AssignmentStore
@@ -51,6 +52,7 @@ class Services:
     opt_outs: OptOutList
     shadow_log: ShadowLog
     shadows: ShadowRunner
+    models: ModelReloader
 
     def dispatcher(self, settings: TailorSettings) -> TriggerDispatcher:
         """The webhook dispatcher over this outbox (started by the API, not the demo)."""
@@ -65,8 +67,9 @@ class Services:
         )
 
     def close(self) -> None:
-        """Stop watching the config; commit (or spill) every logged decision."""
+        """Stop watching the config and the models; commit (or spill) every logged decision."""
         self.engine.config.close()
+        self.models.close()
         self.shadows.close()  # its last rows go to the shadow log, closed below
         self.shadow_log.close()
         self.decision_log.close()
@@ -182,4 +185,5 @@ def build_services(
         opt_outs,
         shadow_log,
         shadows,
+        ModelReloader(engine, settings.models_dir, settings.serving.model_poll_seconds),
     )

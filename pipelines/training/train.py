@@ -1,4 +1,5 @@
-"""Train the purchase-propensity model and write a versioned artifact.
+"""Train the purchase-propensity model and write a versioned artifact (a candidate:
+`retrain.train_and_judge` decides whether it becomes champion).
 
 Users who opted out are left out of the training rows. Who they are is read from the
 decision database first: if it cannot be read, training stops before any work
@@ -44,6 +45,7 @@ class TrainReport:
     oracle_auc: float | None
     best_iteration: int
     seconds: float
+    holdout: pd.DataFrame  # the test split with features and labels, for the gate
 
 
 def _matrix(frame: pd.DataFrame, features: list[str]) -> np.ndarray:
@@ -152,4 +154,5 @@ def train_model(
         oracle_auc=oracle,
         best_iteration=booster.best_iteration,
         seconds=time.perf_counter() - started,
+        holdout=split.test,
     )

@@ -60,6 +60,7 @@ def create_app(settings: TailorSettings, event_bus: EventBusFactory) -> FastAPI:
         dispatcher.start()
         if settings.serving.watch_placements:
             services.engine.config.watch()
+        services.models.watch()
         yield
         dispatcher.stop()
         for check in app.state.health_checks:

@@ -4,7 +4,7 @@ events, health, and the admin routes. They are also the OpenAPI docs."""
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
@@ -76,6 +76,11 @@ class HealthBody(BaseModel):
     config_reload_rejected: bool = Field(
         description="The placements file on disk was refused; an older version serves."
     )
+    model_reload_rejected: str | None = Field(
+        None,
+        description="The promoted model version this process refused (it does not load, or "
+        "reads another feature service); model_version keeps serving.",
+    )
     decision_database_failing: bool = Field(
         False,
         description="The decision log's last write failed: decisions go to the spill on "
@@ -122,6 +127,17 @@ class ReloadBody(BaseModel):
 
 class ReloadRejected(BaseModel):
     detail: ReloadBody
+
+
+class ModelReloadBody(BaseModel):
+    outcome: Literal["swapped", "unchanged", "rejected"]
+    version: str | None = Field(description="The model version serving now.")
+    previous: str | None = Field(description="The version serving before this reload.")
+    error: str | None = Field(None, description="Why the promoted version was refused.")
+
+
+class ModelReloadRejected(BaseModel):
+    detail: ModelReloadBody
 
 
 class DraftProblems(BaseModel):

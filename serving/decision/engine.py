@@ -64,6 +64,10 @@ log = logging.getLogger(__name__)
 DEFAULT_FEATURE_SERVICE = personalization_v1.name
 
 
+class IncompatibleModel(ValueError):
+    """A model this process cannot serve without a restart."""
+
+
 def feature_service_for(model: ModelArtifact | None) -> str:
     """The model's own service, so features always match its training; the default
     when serving without a model."""
@@ -158,7 +162,9 @@ class DecisionEngine:
     ) -> None:
         self.config = config
         self.features = features
-        self.model = model
+        self.model = model  # replaced whole by `swap_model`; read it once per decision
+        # Fixed at start-up: the feature reader and the rules' symbols are built for it.
+        self.feature_service = feature_service_for(model)
         self.decisions = decisions
         self.triggers = triggers
         self.consent = consent
@@ -169,10 +175,6 @@ class DecisionEngine:
         self.rng = rng or random.Random()
         self.shadows = shadows
 
-    @property
-    def feature_service(self) -> str:
-        return feature_service_for(self.model)
-
     @staticmethod
     def symbols_for(model: ModelArtifact | None) -> SymbolTable:
         return SymbolTable.for_service(feature_service(feature_service_for(model)))
@@ -181,9 +183,8 @@ class DecisionEngine:
     def symbols(self) -> SymbolTable:
         return self.config.symbols
 
-    def model_row(self, features: dict[str, Any], model: ModelArtifact | None = None) -> np.ndarray:
-        model = model or self.model
-        assert model is not None
+    @staticmethod
+    def model_row(features: dict[str, Any], model: ModelArtifact) -> np.ndarray:
         return np.array([[_as_float(features.get(name)) for name in model.features]])
 
     # -- gathering -------------------------------------------------------------------
@@ -351,7 +352,7 @@ class DecisionEngine:
                 else NOT_IN_ANY
             )
             plan = allocation.arm
-            model = self.model_for(plan, gathered.degraded)
+            model = self.model_for(plan, self.model, gathered.degraded)
             self._gathered(
                 request,
                 snapshot,
@@ -486,16 +487,19 @@ class DecisionEngine:
             gathered.degraded.append("assignment_unavailable")
             return NOT_IN_ANY
 
-    def model_for(self, plan: ArmPlan | None, degraded: list[str]) -> ModelArtifact | None:
-        """The champion's model, none, or the arm's version (the champion's if it cannot
-        be loaded: the arm then serves as the champion, and says so)."""
+    def model_for(
+        self, plan: ArmPlan | None, champion: ModelArtifact | None, degraded: list[str]
+    ) -> ModelArtifact | None:
+        """`champion` (read once per decision, so a swap cannot split one), none, or the
+        arm's version (the champion if it cannot be loaded: the arm then serves as the
+        champion, and says so)."""
         version = plan.model if plan is not None else None
         if version is None:
-            return self.model
+            return champion
         if version == NO_MODEL:
             return None
-        if self.model is not None and version == self.model.version:
-            return self.model
+        if champion is not None and version == champion.version:
+            return champion
         try:
             if self.model_versions is None:
                 raise ModelNotFoundError(f"no model versions are served here ({version})")
@@ -503,7 +507,20 @@ class DecisionEngine:
         except Exception:
             log.warning("arm model %s unavailable", version, exc_info=True)
             degraded.append(f"arm_model_unavailable:{version}")
-            return self.model
+            return champion
+
+    def swap_model(self, model: ModelArtifact) -> ModelArtifact | None:
+        """Serve `model` from the next decision on; decisions under way finish with the
+        one they read. The online feature reader and the rules' symbols are bound to a
+        feature service at start-up, so a model reading another service needs a
+        restart (`IncompatibleModel`)."""
+        if model.feature_service != self.feature_service:
+            raise IncompatibleModel(
+                f"model {model.version} reads feature service {model.feature_service!r}, "
+                f"this API serves {self.feature_service!r}; restart the API to change services"
+            )
+        previous, self.model = self.model, model
+        return previous
 
     def _remember_exposure(
         self,

@@ -107,7 +107,7 @@ def shadow_decision(
     failed = dict(variant_id=None, action_distribution={}, scores={}, model_version=None)
     try:
         problems: list[str] = []
-        model = engine.model_for(plan, problems)
+        model = engine.model_for(plan, engine.model, problems)
         if problems:  # the arm's own model would not load: judging it as the champion lies
             return record(**failed, error=problems[0])
         if model is not None and gathered.personal:

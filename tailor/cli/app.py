@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import getpass
 import logging
+import socket
 import sys
 from typing import Annotated
 
@@ -32,6 +34,18 @@ def load_settings() -> TailorSettings:
 def fail(message: str) -> typer.Exit:
     console.print(f"[red]error:[/red] {message}")
     return typer.Exit(1)
+
+
+# Who ran a command that changes the champion, for the model ledger.
+Actor = Annotated[
+    str | None, typer.Option("--by", help="Who makes the change (default: user@host).")
+]
+
+
+def default_actor(given: str | None) -> str:
+    if given is not None and not given.strip():
+        raise fail("--by must not be empty")
+    return given.strip() if given else f"{getpass.getuser()}@{socket.gethostname()}"
 
 
 @app.callback()

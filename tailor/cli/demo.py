@@ -13,7 +13,7 @@ import typer
 import yaml
 from rich.table import Table
 
-from tailor.cli.app import app, console, load_settings
+from tailor.cli.app import app, console, default_actor, load_settings
 from tailor.cli.experiment_commands import (
     data_end,
     experiment_database,
@@ -218,7 +218,7 @@ def demo(
     console.rule("4/7 materialize")
     materialize_step(settings, FULL_HISTORY_START, None)
     console.rule("5/7 train")
-    train_step(settings)
+    train_step(settings, actor=default_actor(None), reason="tailor demo")
     console.rule("6/7 sample decisions")
     console.print(decisions_table(sample_decisions(settings)))
     console.rule(f"7/7 experiment {DEMO_EXPERIMENT}: a simulated week")

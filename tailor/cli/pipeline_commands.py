@@ -14,7 +14,7 @@ from pydantic import ValidationError
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 from rich.table import Table
 
-from tailor.cli.app import app, console, fail, load_settings
+from tailor.cli.app import Actor, app, console, default_actor, fail, load_settings
 from tailor.core.settings import GeneratorSettings, TailorSettings
 
 
@@ -224,30 +224,45 @@ def materialize(
     run_schedule(settings, schedule, stop, _print_materialized)
 
 
-def train_step(settings: TailorSettings) -> None:
-    from pipelines.training.train import train_model
+def train_step(settings: TailorSettings, *, actor: str, reason: str) -> None:
+    """Train a challenger and let the gate decide whether it serves."""
+    from pipelines.training.retrain import train_and_judge
 
     with console.status("training") as status:
-        report = train_model(settings, on_step=lambda message: status.update(message))
+        outcome = train_and_judge(
+            settings,
+            actor=actor,
+            reason=reason,
+            on_step=lambda message: status.update(message),
+        )
+    report = outcome.report
     metrics = ", ".join(f"{name} {value:.4f}" for name, value in report.metrics.items())
     oracle = f"{report.oracle_auc:.4f}" if report.oracle_auc is not None else "n/a"
+    verdict = "[green]promoted[/]" if outcome.verdict.promote else "[yellow]not promoted[/]"
     console.print(
         f"trained model {report.version} ({report.best_iteration} trees) on "
         f"{report.rows['train']:,}/{report.rows['valid']:,}/{report.rows['test']:,} "
         f"train/valid/test rows in {report.seconds:.1f} s\n"
         f"test {metrics}; baseline auc {report.baseline_auc:.4f}; oracle auc {oracle}\n"
-        f"artifact: {report.path}"
+        f"artifact: {report.path}\n"
+        f"{verdict}: {outcome.verdict.reason}"
     )
 
 
 @app.command()
-def train() -> None:
-    """Train the propensity model on point-in-time features, without opted-out users."""
+def train(
+    by: Actor = None,
+    reason: Annotated[str, typer.Option(help="Why this model is trained, for the ledger.")] = (
+        "trained by hand"
+    ),
+) -> None:
+    """Train the propensity model on point-in-time features, without opted-out users;
+    it becomes champion only if it beats the current one (see `tailor models`)."""
     from tailor.core.database.consent import OptOutsUnreadable
 
     settings = load_settings()
     try:
-        train_step(settings)
+        train_step(settings, actor=default_actor(by), reason=reason)
     except (FileNotFoundError, ValueError, OptOutsUnreadable) as error:
         raise fail(str(error)) from error
 

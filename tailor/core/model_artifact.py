@@ -1,12 +1,14 @@
 """Model artifacts on disk: `models/<version>/{model.txt,metadata.json}` and `models/latest`.
 
-Training writes them and the API reads them, so the layout lives in one place.
+Training writes them, the registry (`model_registry`) moves `latest`, and the API reads
+them, so the layout lives in one place.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -17,6 +19,8 @@ import numpy as np
 MODEL_FILE = "model.txt"
 METADATA_FILE = "metadata.json"
 LATEST = "latest"
+# Versions name folders and arrive in URLs and commands: one path segment, never `..`.
+VERSION_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$"
 
 
 class ModelNotFoundError(FileNotFoundError):
@@ -55,12 +59,16 @@ class ModelArtifact:
 def save_artifact(
     models_dir: Path, version: str, booster: lgb.Booster, metadata: dict[str, Any]
 ) -> Path:
+    """Write a candidate; only the registry makes it champion."""
     target = models_dir / version
     target.mkdir(parents=True, exist_ok=False)
     booster.save_model(str(target / MODEL_FILE))
     (target / METADATA_FILE).write_text(json.dumps(metadata, indent=2, default=str))
-    point_latest_at(models_dir, version)
     return target
+
+
+def is_version_name(version: str) -> bool:
+    return re.fullmatch(VERSION_PATTERN, version) is not None and version != LATEST
 
 
 def point_latest_at(models_dir: Path, version: str) -> None:

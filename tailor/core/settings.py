@@ -77,6 +77,35 @@ class TrainingSettings(BaseModel):
     seed: int = 7
 
 
+class RetrainingSettings(BaseModel):
+    """When `tailor train`/`retrain` lets a challenger replace the champion."""
+
+    trigger: Literal["always", "on_alert"] = Field(
+        "always",
+        description="always: every `tailor retrain` run (by hand or on its schedule) trains "
+        "a challenger; on_alert: a run trains only when `tailor monitor` has alerted since "
+        "the champion was promoted, so a schedule can check often and train rarely.",
+    )
+    min_auc_gain: float = Field(
+        0.0,
+        ge=-1,
+        le=1,
+        description="The challenger's AUC must exceed the champion's by at least this on "
+        "the shared holdout (0: a tie is enough; a small positive margin ignores noise).",
+    )
+    max_log_loss_increase: float = Field(
+        0.0,
+        ge=0,
+        description="The challenger's log loss may be at most this above the champion's.",
+    )
+    min_holdout_rows: int = Field(
+        500,
+        ge=50,
+        description="Fewer holdout rows after the champion's own training windows is no "
+        "evidence: the champion stays.",
+    )
+
+
 class ServingSettings(BaseModel):
     """The HTTP API."""
 
@@ -140,6 +169,14 @@ class ServingSettings(BaseModel):
         description="Status of /health when degraded: 503 takes the replica out of a load "
         "balancer's pool; 200 keeps it (when every replica shares the failing dependency, "
         "ejecting them all serves nothing instead of fallback content).",
+    )
+    model_poll_seconds: float = Field(
+        5.0,
+        gt=0,
+        le=3600,
+        description="How often the API checks which model `models/latest` names and swaps "
+        "to a newly promoted one (a readlink; works on shared volumes where file events "
+        "do not arrive). POST /v1/admin/models/reload swaps at once.",
     )
     shadow_workers: int = Field(
         1, ge=1, le=32, description="Threads that run shadow arms after the response."
@@ -347,6 +384,7 @@ class TailorSettings(BaseSettings):
     )
     generator: GeneratorSettings = GeneratorSettings()
     training: TrainingSettings = TrainingSettings()
+    retraining: RetrainingSettings = RetrainingSettings()
     serving: ServingSettings = ServingSettings()
     servers: ServerSettings = ServerSettings()
     stream: StreamSettings = StreamSettings()

@@ -1,4 +1,4 @@
-"""The admin API: reload, rule dry-run and stats, opt-outs, triggers.
+"""The admin API: reload placements or the model, rule dry-run and stats, opt-outs, triggers.
 
 Every route needs the `X-API-Key` header (`deps.require_admin_key`); with no key
 configured the admin API stays closed.
@@ -6,6 +6,7 @@ configured the admin API stays closed.
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import timedelta
 from typing import Annotated, Any
 
@@ -21,6 +22,8 @@ from serving.api.schemas import (
     DryRunBody,
     DryRunRequest,
     DryRunUserResult,
+    ModelReloadBody,
+    ModelReloadRejected,
     OptOutBody,
     ProblemBody,
     ReloadBody,
@@ -58,6 +61,24 @@ def reload(engine: EngineDep) -> Any:
     )
     if outcome.outcome == "rejected":
         raise HTTPException(422, body.model_dump())
+    return body
+
+
+@router.post(
+    "/models/reload",
+    response_model=ModelReloadBody,
+    responses={
+        409: refusal(
+            "The promoted model cannot serve here; the running one stays.", ModelReloadRejected
+        )
+    },
+)
+def reload_model(services: ServicesDep) -> Any:
+    """Serve the champion `models/latest` names now, instead of at the next poll."""
+    outcome = services.models.reload()
+    body = ModelReloadBody(**dataclasses.asdict(outcome))
+    if outcome.outcome == "rejected":
+        raise HTTPException(409, body.model_dump())
     return body
 
 

@@ -60,16 +60,18 @@ def health(settings: SettingsDep, services: ServicesDep, checks: HealthChecksDep
         store_health = FeatureStoreHealth(reachable=store.error is None, error=store.error)
     last_run = answered[MATERIALIZATION].value
     database_failing = services.decision_log.failing
-    healthy = store_health.reachable and engine.model is not None and not database_failing
+    model = engine.model
+    healthy = store_health.reachable and model is not None and not database_failing
     body = HealthBody(
         status="ok" if healthy else "degraded",
         profile=settings.profile,
-        model_version=engine.model.version if engine.model else None,
+        model_version=model.version if model else None,
         feature_store=store_health,
         config_version=engine.config.current.version,
         last_materialization=last_run.finished_at if last_run else None,
         last_materialization_error=answered[MATERIALIZATION].error,
         config_reload_rejected=engine.config.last_rejection is not None,
+        model_reload_rejected=services.models.rejected,
         decision_database_failing=database_failing,
         decision_log_backlog=services.decision_log.backlog,
         outcome_log_backlog=services.outcome_log.backlog,

@@ -43,7 +43,8 @@ baseline_router = APIRouter(include_in_schema=False)
 @baseline_router.post("/internal/baseline")
 def baseline(body: BaselineRequest, engine: EngineDep) -> Any:
     """Feast lookup + predict only: the floor the benchmark compares against."""
-    if engine.features is None or engine.model is None:
+    model = engine.model  # read once: a hot swap may replace it meanwhile
+    if engine.features is None or model is None:
         return JSONResponse(status_code=503, content={"detail": "no feature store or model"})
     try:
         features = engine.features.user_features(
@@ -54,4 +55,4 @@ def baseline(body: BaselineRequest, engine: EngineDep) -> Any:
         )
     except FeatureStoreUnavailable as error:
         return JSONResponse(status_code=503, content={"detail": error.reason})
-    return {"propensity": float(engine.model.predict(engine.model_row(features.values))[0])}
+    return {"propensity": float(model.predict(engine.model_row(features.values, model))[0])}
