@@ -110,7 +110,6 @@ def test_a_promotion_swaps_the_model_under_load_without_an_error(flow, home, ser
     for exchange in exchanges:
         version = exchange.answer["model_version"]
         assert version in {champion, challenger}, exchange.answer
-        print(exchange.sent_in, version, exchange.answer["propensity"], exchange.answer["degraded"])
         if exchange.answer["propensity"] is not None:  # None: a feature read timed out
             score_of.setdefault(version, set()).add(exchange.answer["propensity"])
     # One score per model: no answer mixed one version's name with another's score.
