@@ -4,6 +4,7 @@ from tailor.cli import (  # noqa: F401
     db_commands,
     demo,
     experiment_commands,
+    monitor_commands,
     off_policy_commands,
     pipeline_commands,
     serving_commands,
