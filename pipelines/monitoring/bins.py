@@ -40,7 +40,12 @@ class NumericBins:
         numbers = _as_numbers(values)
         present = numbers[~np.isnan(numbers)]
         quantiles = np.arange(1, bins) / bins
-        edges = np.unique(np.quantile(present, quantiles)) if present.size else np.empty(0)
+        # Observed values as edges, never a value between two (a count's 0.3).
+        edges = (
+            np.unique(np.quantile(present, quantiles, method="inverted_cdf"))
+            if present.size
+            else np.empty(0)
+        )
         unfitted = cls(edges=tuple(float(edge) for edge in edges), shares=())
         reference = shares(unfitted.counts(numbers))
         return cls(edges=unfitted.edges, shares=tuple(float(s) for s in reference))
