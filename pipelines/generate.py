@@ -94,7 +94,14 @@ def generate_events(
             temps = [path.with_name(f".{path.name}.{os.getpid()}.tmp") for path in targets]
             renames.extend(zip(temps, targets, strict=True))
             days = simulate_chunk(
-                config.seed, chunk, first_user, chunk_users, catalogue, first_day, config.days
+                config.seed,
+                chunk,
+                first_user,
+                chunk_users,
+                catalogue,
+                first_day,
+                config.days,
+                config.device_shares,
             )
             _write_chunk(days, *temps, counts)
             if on_progress is not None:

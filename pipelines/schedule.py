@@ -1,9 +1,10 @@
-"""Materialization on a schedule: an interval (`15m`) or a cron expression.
+"""Jobs on a schedule, an interval (`15m`) or a cron expression: materialization here,
+and monitoring (`tailor monitor --every`) through `run_on_schedule`.
 
-Every run, scheduled or by hand, goes through `materialize_locked`: it takes the run
-lock (a run already in progress makes this one skip, never wait and pile up) and
-records the outcome, so `tailor materialize --status` and /health know the last
-successful run.
+Every materialization, scheduled or by hand, goes through `materialize_locked`: it
+takes the run lock (a run already in progress makes this one skip, never wait and pile
+up) and records the outcome, so `tailor materialize --status` and /health know the
+last successful run.
 """
 
 from __future__ import annotations
@@ -100,16 +101,24 @@ def run_schedule(
     stop: threading.Event,
     on_run: Callable[[MaterializeReport | None], None],
 ) -> None:
-    """Run until `stop` is set; an interval schedule runs once at start, cron waits."""
+    """Materialize until `stop` is set."""
+    run_on_schedule(schedule, stop, lambda: on_run(materialize_locked(settings)), "materialization")
+
+
+def run_on_schedule(
+    schedule: Schedule, stop: threading.Event, job: Callable[[], None], name: str
+) -> None:
+    """Run `job` until `stop` is set; an interval schedule runs once at start, cron
+    waits. A failed run is logged and the next slot runs as planned."""
     next_run = datetime.now(UTC) if schedule.every else schedule.next_after(datetime.now(UTC))
     while not stop.is_set():
         wait = (next_run - datetime.now(UTC)).total_seconds()
         if wait > 0 and stop.wait(wait):
             return
         try:
-            on_run(materialize_locked(settings))
+            job()
         except Exception:
-            log.exception("materialization failed; it is retried at the next slot")
+            log.exception("%s failed; it is retried at the next slot", name)
         now = datetime.now(UTC)
         while next_run <= now:  # a run longer than the interval skips the missed slots
             next_run = schedule.next_after(next_run)

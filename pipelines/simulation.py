@@ -67,6 +67,7 @@ class _Users:
                 first,
                 min(config.chunk_users, config.users - first + 1),
                 config.categories,
+                config.device_shares,
             )[1]
             for chunk, first in enumerate(range(1, config.users + 1, config.chunk_users))
         ]

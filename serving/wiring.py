@@ -173,6 +173,7 @@ def build_services(
         assignments=assignments,
         rng=rng,
         shadows=shadows,
+        feature_log_sample_rate=decisions.feature_log_sample_rate,
     )
     return Services(
         engine,

@@ -22,12 +22,17 @@ from pipelines.generator.tables import day_tables
 
 
 def chunk_population(
-    seed: int, chunk: int, first_user_id: int, users: int, categories: int
+    seed: int,
+    chunk: int,
+    first_user_id: int,
+    users: int,
+    categories: int,
+    device_shares: dict[str, float],
 ) -> tuple[np.random.Generator, Population]:
     """The chunk's random stream and its users' latent traits, its first draws: the
     simulator rebuilds the same users from the same seed without replaying their days."""
     rng = np.random.default_rng(np.random.SeedSequence([seed, chunk]))
-    return rng, draw_population(rng, first_user_id, users, categories)
+    return rng, draw_population(rng, first_user_id, users, categories, device_shares)
 
 
 def simulate_chunk(
@@ -38,9 +43,12 @@ def simulate_chunk(
     catalogue: Catalogue,
     first_day: date,
     days: int,
+    device_shares: dict[str, float],
 ) -> Iterator[tuple[pa.Table, pa.Table]]:
     """Yield (events, ground truth) tables of each simulated day in order."""
-    rng, population = chunk_population(seed, chunk, first_user_id, users, len(catalogue.names))
+    rng, population = chunk_population(
+        seed, chunk, first_user_id, users, len(catalogue.names), device_shares
+    )
     state = UserState(users, len(catalogue.names))
     for day_index in range(days):
         day = first_day + timedelta(days=day_index)

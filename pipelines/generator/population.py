@@ -22,7 +22,6 @@ _ACTIVITY_SIGMA = 0.8
 _ACTIVITY_RANGE = (0.02, 3.0)
 # A small Dirichlet concentration gives most users one or two favourite categories.
 _PREFERENCE_CONCENTRATION = 0.3
-_MAIN_DEVICE_WEIGHTS = {"mobile": 0.55, "desktop": 0.35, "tablet": 0.10}
 MAIN_DEVICE_SHARE = 0.8
 _BETA_SD = 0.4
 # Mean 2 / (2 + 14) = 0.125 add-to-cart chance per viewed item.
@@ -48,12 +47,18 @@ class Population:
 
 
 def draw_population(
-    rng: np.random.Generator, first_user_id: int, count: int, categories: int
+    rng: np.random.Generator,
+    first_user_id: int,
+    count: int,
+    categories: int,
+    device_shares: dict[str, float],
 ) -> Population:
+    """`device_shares`: the share of users whose main device is each of `DEVICES`. Any
+    shares take the same draws, so changing them changes main devices and nothing else."""
     preferences = rng.dirichlet(np.full(categories, _PREFERENCE_CONCENTRATION), size=count)
     category_cdf = np.cumsum(preferences, axis=1)
     category_cdf[:, -1] = 1.0
-    device_weights = np.array([_MAIN_DEVICE_WEIGHTS[device] for device in DEVICES])
+    device_weights = np.array([device_shares[device] for device in DEVICES])
     # Evening shoppers outnumber daytime ones, which makes the hour of a request informative.
     evening = rng.random(count) < 0.6
     peak_hour = np.where(evening, rng.normal(20.0, 1.5, count), rng.normal(12.0, 2.5, count))

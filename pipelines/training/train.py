@@ -20,6 +20,7 @@ import pandas as pd
 
 from feature_repo.feature_services import personalization_v1
 from feature_repo.store import open_store
+from pipelines.monitoring.profile import write_reference_profile
 from pipelines.training.dataset import historical_features, model_features
 from pipelines.training.metrics import (
     classification_metrics,
@@ -145,6 +146,8 @@ def train_model(
         ),
     }
     path = save_artifact(settings.models_dir, version, booster, metadata)
+    # Drift monitoring's reference: the most recent rows, nearest to what will be served.
+    write_reference_profile(path, split.test, settings.monitoring)
     return TrainReport(
         version=version,
         path=path,

@@ -13,7 +13,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 from feast import FeatureStore
-from prometheus_client import make_asgi_app
+from prometheus_client import REGISTRY, make_asgi_app
 
 from feature_repo.store import open_store
 from serving.api.body_limit import BodyLimit
@@ -25,11 +25,13 @@ from serving.api.routes import (
     events,
     experiments,
     health,
+    monitoring,
     outcomes,
     personalize,
     users,
 )
 from serving.erasure.users import UserEraser
+from serving.monitoring_gauges import MonitoringGauges
 from serving.wiring import build_services
 from tailor.core.database.migrations import SchemaOutOfDate
 from tailor.core.event_stream import EventBus
@@ -58,10 +60,15 @@ def create_app(settings: TailorSettings, event_bus: EventBusFactory) -> FastAPI:
         app.state.health_checks = health.health_checks(services, run_records(settings))
         dispatcher = services.dispatcher(settings)
         dispatcher.start()
+        gauges = MonitoringGauges(services.database, settings.monitoring.metrics_refresh_seconds)
+        REGISTRY.register(gauges)
+        gauges.start()
         if settings.serving.watch_placements:
             services.engine.config.watch()
         services.models.watch()
         yield
+        REGISTRY.unregister(gauges)
+        gauges.close()
         dispatcher.stop()
         for check in app.state.health_checks:
             check.close()
@@ -78,7 +85,17 @@ def create_app(settings: TailorSettings, event_bus: EventBusFactory) -> FastAPI:
     app.add_middleware(BodyLimit, max_bytes=settings.serving.max_body_bytes)
     app.mount("/metrics", make_asgi_app())
     install_error_handlers(app)
-    for routes in (personalize, decisions, events, outcomes, experiments, health, admin, users):
+    for routes in (
+        personalize,
+        decisions,
+        events,
+        outcomes,
+        experiments,
+        monitoring,
+        health,
+        admin,
+        users,
+    ):
         app.include_router(routes.router)
     if settings.serving.baseline_endpoint:
         app.include_router(personalize.baseline_router)

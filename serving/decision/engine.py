@@ -159,6 +159,7 @@ class DecisionEngine:
         assignments: StickyAssignments | None = None,
         rng: random.Random | None = None,
         shadows: ShadowRunner | None = None,
+        feature_log_sample_rate: float = 1.0,
     ) -> None:
         self.config = config
         self.features = features
@@ -174,6 +175,7 @@ class DecisionEngine:
         self.assignments = assignments
         self.rng = rng or random.Random()
         self.shadows = shadows
+        self.feature_log_sample_rate = feature_log_sample_rate
 
     @staticmethod
     def symbols_for(model: ModelArtifact | None) -> SymbolTable:
@@ -427,6 +429,8 @@ class DecisionEngine:
                         arm=body.experiment.arm if body.experiment else None,
                         bucket=allocation.bucket,
                         action_probability=probability,
+                        propensity=gathered.propensity,
+                        features=self._logged_features(decision_id, gathered),
                     )
                 )
             if self.shadows is not None and allocation.serves_control:
@@ -434,6 +438,21 @@ class DecisionEngine:
                     self, request, snapshot, allocation.plan, gathered, body, best
                 )
             return body
+
+    def _logged_features(self, decision_id: str, gathered: Gathered) -> dict[str, Any] | None:
+        """The inputs the model scored, for a sampled share of decisions: sampled by the
+        decision id (a uuid4, so uniform), not by a draw that would shift the
+        exploration's random stream."""
+        model = gathered.model
+        if model is None or gathered.propensity is None:
+            return None
+        if int(decision_id[:8], 16) >= self.feature_log_sample_rate * 2**32:
+            return None
+        values = (_as_float(gathered.features.get(name)) for name in model.features)
+        return {
+            name: value if math.isfinite(value) else None
+            for name, value in zip(model.features, values, strict=True)
+        }
 
     def distribution(
         self, choice: Choice, placement: Placement, plan: ArmPlan | None, gathered: Gathered

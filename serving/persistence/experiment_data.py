@@ -11,7 +11,7 @@ import numpy as np
 from sqlalchemy import Engine, func, literal, select
 
 from serving.experiments.results import ArmUsers
-from serving.persistence.decision_outcomes import per_decision
+from tailor.core.database.decision_outcomes import per_decision
 from tailor.core.database.schema import assignments, decisions
 
 

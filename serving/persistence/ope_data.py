@@ -17,7 +17,7 @@ import numpy as np
 from sqlalchemy import Engine, select
 
 from serving.experiments.off_policy import LoggedBandit, Metric
-from serving.persistence.decision_outcomes import per_decision
+from tailor.core.database.decision_outcomes import per_decision
 from tailor.core.database.schema import decisions, shadow_decisions
 from tailor.core.events import DEVICES
 

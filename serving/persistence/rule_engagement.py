@@ -14,7 +14,7 @@ from sqlalchemy import Engine, func, or_, select
 
 from serving.experiments.assignment import HOLDOUT_ARM
 from serving.experiments.engagement import Engagement
-from serving.persistence.decision_outcomes import per_decision
+from tailor.core.database.decision_outcomes import per_decision
 from tailor.core.database.schema import decisions
 
 

@@ -5,6 +5,7 @@ from tailor.cli import (  # noqa: F401
     demo,
     experiment_commands,
     model_commands,
+    monitor_commands,
     off_policy_commands,
     pipeline_commands,
     serving_commands,

@@ -32,6 +32,11 @@ class DecisionRecord:
     # The probability with which the served variant was chosen (1.0 when deterministic),
     # so another policy can be judged off-policy from this log.
     action_probability: float = 1.0
+    # The model's score and, for a sampled share of decisions, the inputs it scored
+    # (feature name -> value, None when missing): drift monitoring compares them with
+    # the model's reference profile. None when no model scored the decision.
+    propensity: float | None = None
+    features: dict[str, Any] | None = None
 
     def __post_init__(self) -> None:
         # Fail in the caller, not later in the writer, where the row could only be set aside.

@@ -36,6 +36,7 @@ from pydantic_settings import (
 )
 
 from tailor.core.clock import Clock, PinnedClock, SystemClock
+from tailor.core.events import DEVICES, Device
 
 Profile = Literal["embedded", "redis"]
 
@@ -52,9 +53,23 @@ class GeneratorSettings(BaseModel):
         "by the configured clock).",
     )
     categories: int = Field(12, ge=2, le=50)
+    device_shares: dict[Device, float] = Field(
+        default_factory=lambda: {"mobile": 0.55, "desktop": 0.35, "tablet": 0.10},
+        description="Share of users whose main device is each (their sessions use it 80% "
+        "of the time); a drift rehearsal changes it for the simulated visits.",
+    )
     chunk_users: int = Field(
         20_000, ge=100, description="Users simulated and written per chunk; bounds memory."
     )
+
+    @field_validator("device_shares")
+    @classmethod
+    def _one_share_per_device(cls, shares: dict[str, float]) -> dict[str, float]:
+        if set(shares) != set(DEVICES) or any(share < 0 for share in shares.values()):
+            raise ValueError(f"give a share >= 0 for each of {list(DEVICES)}")
+        if abs(sum(shares.values()) - 1) > 1e-6:
+            raise ValueError(f"the shares must sum to 1, not {sum(shares.values()):g}")
+        return {device: shares[device] for device in DEVICES}
 
 
 class TrainingSettings(BaseModel):
@@ -298,6 +313,13 @@ class DecisionSettings(BaseModel):
         description="Bring the database schema up to date when a command or the API "
         "starts; false: refuse to start on an old schema (run `tailor db upgrade`).",
     )
+    feature_log_sample_rate: float = Field(
+        1.0,
+        ge=0,
+        le=1,
+        description="Share of decisions whose model feature vector is logged (drift "
+        "monitoring reads them); chosen by decision id, 0 logs none.",
+    )
 
 
 class OutcomeSettings(BaseModel):
@@ -353,6 +375,97 @@ class ExperimentSettings(BaseModel):
     )
 
 
+class MonitoringSettings(BaseModel):
+    """Drift and performance monitoring (`tailor monitor`) and the reference profile
+    saved with each model."""
+
+    profile_bins: int = Field(
+        10,
+        ge=2,
+        le=100,
+        description="Quantile buckets per numeric feature and for the score in the "
+        "reference profile (repeated quantiles merge, so a flag gets two).",
+    )
+    profile_max_categories: int = Field(
+        50, ge=1, le=1000, description="Categories kept per context field; the rest is 'other'."
+    )
+    window_hours: float = Field(
+        168,
+        gt=0,
+        le=24 * 90,
+        description="Drift is judged on the decisions of this many hours before the run; "
+        "a whole week by default, so weekdays and weekends are both in it (a weekday's "
+        "window alone reads is_weekend as drifted).",
+    )
+    min_decisions: int = Field(
+        500,
+        ge=50,
+        description="Fewer decisions with a logged feature vector in the window give no "
+        "PSI: with n decisions and k buckets PSI reads about (k-1)/n with no drift at all.",
+    )
+    psi_warn: float = Field(0.1, gt=0, description="PSI from which a shift is a warning.")
+    psi_alert: float = Field(0.25, gt=0, description="PSI from which a shift is an alert.")
+    psi_epsilon: float = Field(
+        1e-4,
+        gt=0,
+        le=0.01,
+        description="Share an empty bucket counts as, so PSI stays finite when one side "
+        "has no values in a bucket.",
+    )
+    performance_window_hours: float = Field(
+        168,
+        gt=0,
+        le=24 * 365,
+        description="Live AUC, calibration and the conversion-rate change detector read "
+        "the decisions of this many hours that end where the conversion attribution "
+        "window (outcomes.conversion_window_seconds) is over.",
+    )
+    min_conversions: int = Field(
+        20,
+        ge=1,
+        description="Conversions, and decisions without one, needed at least for a live "
+        "AUC and calibration.",
+    )
+    calibration_bins: int = Field(
+        10, ge=2, le=100, description="Equal-count buckets of the expected calibration error."
+    )
+    auc_drop_alert: float | None = Field(
+        None,
+        gt=0,
+        lt=1,
+        description="Alert when the live AUC is this far below the model's test AUC; "
+        "unset: the live AUC is reported only (a live conversion is not quite the "
+        "training label, so set it from the live AUC of a healthy period).",
+    )
+    adwin_delta: float = Field(
+        0.002,
+        gt=0,
+        lt=1,
+        description="ADWIN's confidence on the conversion stream: smaller detects fewer, "
+        "surer changes.",
+    )
+    max_decisions: int = Field(
+        200_000,
+        ge=1000,
+        description="Decisions read per window at most; beyond it a uniform sample (the "
+        "lowest decision ids, which are random).",
+    )
+    metrics_refresh_seconds: float = Field(
+        15,
+        gt=0,
+        le=3600,
+        description="How often each API process re-reads the latest run for /metrics.",
+    )
+
+    @model_validator(mode="after")
+    def _thresholds_in_order(self) -> MonitoringSettings:
+        if self.psi_warn >= self.psi_alert:
+            raise ValueError(
+                f"psi_warn ({self.psi_warn}) must be below psi_alert ({self.psi_alert})"
+            )
+        return self
+
+
 class SchedulerSettings(BaseModel):
     """Scheduled materialization."""
 
@@ -392,6 +505,7 @@ class TailorSettings(BaseSettings):
     decisions: DecisionSettings = DecisionSettings()
     outcomes: OutcomeSettings = OutcomeSettings()
     experiments: ExperimentSettings = ExperimentSettings()
+    monitoring: MonitoringSettings = MonitoringSettings()
 
     @model_validator(mode="before")
     @classmethod

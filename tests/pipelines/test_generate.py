@@ -16,6 +16,7 @@ from sklearn.metrics import roc_auc_score
 from pipelines.generate import GenerationReport, generate_events, simulated_period
 from pipelines.generator.behaviour import DEVICE_LOGIT, HOUR_LOGIT
 from pipelines.generator.catalogue import category_names
+from pipelines.generator.chunk import chunk_population
 from tailor.core.events import DEVICES, EVENT_SCHEMA, GROUND_TRUTH_SCHEMA
 from tailor.core.settings import GeneratorSettings
 
@@ -170,6 +171,20 @@ def test_same_config_gives_identical_bytes_and_seed_changes_data(tmp_path: Path)
     assert first.events.equals(second.events)
     assert not first.truth["p_session"].equals(other_seed.truth["p_session"])
     assert not first.events["ts"].equals(other_seed.events["ts"])
+
+
+def test_device_shares_change_main_devices_and_nothing_else() -> None:
+    """The drift rehearsal's lever: the same users, only their main device moved."""
+    shipped = GeneratorSettings().device_shares
+    mobile_cut = {"mobile": 0.1, "desktop": 0.8, "tablet": 0.1}
+    _, before = chunk_population(7, 0, 1, 20_000, 12, shipped)
+    _, after = chunk_population(7, 0, 1, 20_000, 12, mobile_cut)
+    for trait in ("activity", "category_cdf", "peak_hour", "country", "beta", "cart_tendency"):
+        assert np.array_equal(getattr(before, trait), getattr(after, trait)), trait
+    for population, shares in ((before, shipped), (after, mobile_cut)):
+        observed = np.bincount(population.main_device, minlength=len(DEVICES)) / 20_000
+        # Four standard errors of a share of 20,000 draws at most 0.014.
+        assert observed == pytest.approx([shares[d] for d in DEVICES], abs=0.014)
 
 
 def test_chunks_cover_all_users_and_report_progress(tmp_path: Path) -> None:

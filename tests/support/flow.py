@@ -80,6 +80,8 @@ def tailor_env(home: Path, **overrides: str) -> dict[str, str]:
         TAILOR_GENERATOR__DAYS=str(FLOW_DAYS),
         TAILOR_CLOCK_START=CLOCK_START.isoformat(),
         COLUMNS="200",
+        # The API's gauges show a new monitoring run this soon (default 15 s).
+        TAILOR_MONITORING__METRICS_REFRESH_SECONDS="0.5",
         **TIME_TRAVEL,
     )
     env.update(overrides)

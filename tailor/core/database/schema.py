@@ -1,5 +1,5 @@
 """The tables of the decision database: decisions and their shadows, outcomes,
-experiment assignments, the trigger outbox and opt-outs.
+experiment assignments, the trigger outbox, monitoring runs and opt-outs.
 
 One schema for SQLite (embedded profile) and PostgreSQL (redis profile, where the
 tables share a database with Feast's registry, hence the `tailor_` prefix). Alembic
@@ -74,6 +74,9 @@ decisions = Table(
     Column("arm", String(100)),
     Column("bucket", Float),
     Column("action_probability", Float, nullable=False),
+    Column("propensity", Float),
+    # SQL NULL, not JSON null, when no vector was logged: monitoring filters on it.
+    Column("features", JSON(none_as_null=True)),
 )
 
 # What a shadow arm would have done beside a served decision (`serving.decision.shadow`).
@@ -143,6 +146,36 @@ trigger_outbox = Table(
     # Makes a trigger fire at most once per user, rule and window, whichever process
     # or restart sees it.
     UniqueConstraint("user_id", "placement", "rule_id", "window_start"),
+)
+
+# One row per `tailor monitor` run: what gauges and alerts read as columns, the
+# per-feature figures as JSON (`tailor.core.monitoring_run` declares the row).
+monitoring_runs = Table(
+    "tailor_monitoring_runs",
+    metadata,
+    Column("run_id", String(32), primary_key=True),
+    Column("started_at", UtcDateTime, nullable=False, index=True),
+    Column("model_version", String(100)),
+    Column("status", String(16), nullable=False),  # ok | warn | alert
+    Column("reasons", JSON, nullable=False),
+    Column("window_start", UtcDateTime, nullable=False),
+    Column("window_end", UtcDateTime, nullable=False),
+    Column("decisions", Integer, nullable=False),
+    Column("score_psi", Float),
+    Column("max_feature_psi", Float),
+    Column("max_feature", String(200)),
+    Column("feature_psi", JSON, nullable=False),
+    Column("performance_start", UtcDateTime, nullable=False),
+    Column("performance_end", UtcDateTime, nullable=False),
+    Column("outcome_decisions", Integer, nullable=False),
+    Column("conversions", Integer, nullable=False),
+    Column("auc_live", Float),
+    Column("ece_live", Float),
+    Column("observed_expected", Float),
+    Column("conversion_changes", Integer, nullable=False),
+    Column("last_change_at", UtcDateTime),
+    Column("details", JSON, nullable=False),
+    Column("seconds", Float, nullable=False),
 )
 
 opt_outs = Table(

@@ -160,6 +160,11 @@ def test_every_decision_is_logged_and_can_be_fetched(rules_api):
     assert row["variant_id"] == decision["variant"]["id"]
     assert row["config_version"] == decision["config_version"]
     assert row["model_version"] == decision["model_version"]
+    # The vector the model scored, as monitoring reads it: each explained value.
+    assert row["propensity"] == decision["propensity"]
+    explained = decision["model_explanation"]["top_contributions"]
+    assert len(explained) == len(row["features"])  # explain_top_features covers them all
+    assert {c["feature"]: c["value"] for c in explained} == row["features"]
     assert missing.status_code == 404
 
 

@@ -42,3 +42,23 @@ def test_without_a_start_the_clock_is_the_system_clock():
 def test_a_clock_start_needs_a_time_zone():
     with pytest.raises(ValueError, match="timezone"):
         TailorSettings(clock_start="2026-11-28T12:00:00")
+
+
+def test_device_shares_must_cover_every_device_and_sum_to_one():
+    with pytest.raises(ValueError, match="give a share >= 0 for each of"):
+        TailorSettings(generator={"device_shares": {"mobile": 1.0}})
+    with pytest.raises(ValueError, match=r"must sum to 1, not 1\.2"):
+        TailorSettings(generator={"device_shares": {"mobile": 1, "desktop": 0.1, "tablet": 0.1}})
+
+
+def test_device_shares_come_from_the_environment(monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setenv(
+        "TAILOR_GENERATOR__DEVICE_SHARES", '{"tablet": 0.1, "mobile": 0.1, "desktop": 0.8}'
+    )
+    shares = TailorSettings().generator.device_shares
+    assert list(shares.items()) == [("mobile", 0.1), ("desktop", 0.8), ("tablet", 0.1)]
+
+
+def test_psi_thresholds_must_rise_from_warn_to_alert():
+    with pytest.raises(ValueError, match=r"psi_warn \(0.3\) must be below psi_alert \(0.25\)"):
+        TailorSettings(monitoring={"psi_warn": 0.3})

@@ -1,7 +1,7 @@
 """What happened after each decision, one row per decision that has outcomes: a 0/1
 flag per outcome type (a repeated click is one clicked decision) and the revenue of
-its conversions. Experiment results, off-policy estimates and rule engagement all
-count from it."""
+its conversions. Experiment results, off-policy estimates, rule engagement and model
+monitoring all count from it, so it lives in the kernel both halves share."""
 
 from __future__ import annotations
 
