@@ -11,11 +11,20 @@ import json
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC
 
 from pipelines.training.gate import GateVerdict, judge
 from pipelines.training.train import TrainReport, train_model
+from tailor.core.database.engine import open_database
 from tailor.core.model_artifact import ModelArtifact, ModelNotFoundError, load_artifact
-from tailor.core.model_registry import LedgerEntry, champion_version, promote, reject
+from tailor.core.model_registry import (
+    LedgerEntry,
+    champion_version,
+    ledger,
+    promote,
+    reject,
+)
+from tailor.core.monitoring_run import alerts_since
 from tailor.core.settings import TailorSettings
 
 log = logging.getLogger(__name__)
@@ -40,6 +49,37 @@ def _champion(settings: TailorSettings) -> tuple[ModelArtifact | None, str | Non
     except (ModelNotFoundError, ValueError, KeyError, OSError) as error:
         log.error("champion %s does not load: %s", version, error)
         return None, f"champion {version} does not load ({error})"
+
+
+def retrain_trigger(settings: TailorSettings) -> str | None:
+    """Why a `tailor retrain` run should train now, or None to skip it: under
+    `retraining.trigger: on_alert`, only a monitoring alert on the champion since it
+    was made champion is a reason (an alert on an older champion was already answered).
+    Raises `DatabaseUnavailable` when the monitoring runs cannot be read."""
+    if settings.retraining.trigger == "always":
+        return "retraining.trigger is always"
+    champion = champion_version(settings.models_dir)
+    if champion is None:
+        return "no champion yet"
+    made_champion = [
+        entry.at
+        for entry in ledger(settings.models_dir)
+        if entry.version == champion and entry.action != "reject"
+    ]
+    since = made_champion[-1].astimezone(UTC) if made_champion else None
+    database = open_database(settings.decision_database_url, settings.decisions.auto_migrate)
+    try:
+        with database.connect() as connection:
+            alerts = alerts_since(connection, champion, since)
+    finally:
+        database.dispose()
+    if not alerts:
+        return None
+    latest = alerts[0]
+    return (
+        f"monitoring alerted on {champion} at {latest.started_at.isoformat()} "
+        f"({', '.join(latest.reasons)})"
+    )
 
 
 def train_and_judge(

@@ -268,6 +268,65 @@ def train(
 
 
 @app.command()
+def retrain(
+    every: Annotated[
+        str | None, typer.Option(help="Run forever at this interval, e.g. 1d.")
+    ] = None,
+    cron: Annotated[
+        str | None, typer.Option(help="Run forever on a cron schedule, e.g. '30 3 * * *'.")
+    ] = None,
+    force: Annotated[
+        bool, typer.Option("--force", help="Train even when retraining.trigger would skip.")
+    ] = False,
+    by: Actor = None,
+    reason: Annotated[str, typer.Option(help="Why, for the ledger.")] = "retrain asked",
+) -> None:
+    """Train a challenger when retraining.trigger says so (always, or after a monitoring
+    alert on the champion) and promote it only if it beats the champion."""
+    import signal
+    import threading
+
+    from pipelines.schedule import Schedule, run_on_schedule
+    from pipelines.training.retrain import retrain_trigger
+    from tailor.core.database.consent import OptOutsUnreadable
+    from tailor.core.database.engine import DatabaseUnavailable
+
+    settings = load_settings()
+    actor = default_actor(by)
+
+    def run_once() -> None:
+        trigger = "--force" if force else retrain_trigger(settings)
+        if trigger is None:
+            console.print(
+                "skipped: retraining.trigger is on_alert and monitoring has not alerted on "
+                "the champion since it was promoted"
+            )
+            return
+        train_step(settings, actor=actor, reason=f"{reason} ({trigger})")
+
+    if every is None and cron is None:
+        try:
+            run_once()
+        except (
+            FileNotFoundError,
+            ValueError,
+            OptOutsUnreadable,
+            DatabaseUnavailable,
+        ) as error:
+            raise fail(str(error)) from error
+        return
+    try:
+        schedule = Schedule.parse(every, cron)
+    except ValueError as error:
+        raise fail(str(error)) from error
+    stop = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stop.set())
+    console.print(f"retraining on schedule {every or cron}; Ctrl-C to stop")
+    run_on_schedule(schedule, stop, run_once, "retraining")
+
+
+@app.command()
 def stream(
     consumer: Annotated[
         str | None, typer.Option(help="Consumer name, unique per worker (default host-pid).")

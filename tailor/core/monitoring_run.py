@@ -63,3 +63,17 @@ def recent_runs(connection: Connection, limit: int) -> list[MonitoringRun]:
         select(monitoring_runs).order_by(monitoring_runs.c.started_at.desc()).limit(limit)
     )
     return [MonitoringRun(**row._mapping) for row in rows]
+
+
+def alerts_since(
+    connection: Connection, model_version: str, since: datetime | None
+) -> list[MonitoringRun]:
+    """The runs that alerted on `model_version` since `since` (all when None), newest
+    first: what `retraining.trigger: on_alert` trains on."""
+    query = select(monitoring_runs).where(
+        monitoring_runs.c.model_version == model_version, monitoring_runs.c.status == "alert"
+    )
+    if since is not None:
+        query = query.where(monitoring_runs.c.started_at >= since)
+    rows = connection.execute(query.order_by(monitoring_runs.c.started_at.desc()))
+    return [MonitoringRun(**row._mapping) for row in rows]

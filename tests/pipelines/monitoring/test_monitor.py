@@ -23,6 +23,7 @@ from tailor.core.database.engine import open_database
 from tailor.core.database.schema import decisions, monitoring_runs, outcomes
 from tailor.core.decision_record import DecisionRecord
 from tailor.core.model_artifact import ModelArtifact, load_artifact, save_artifact
+from tailor.core.model_registry import promote
 from tailor.core.monitoring_run import recent_runs
 from tailor.core.settings import MonitoringSettings, TailorSettings
 
@@ -62,6 +63,7 @@ def _train(models_dir: Path, version: str, profiled: bool) -> ModelArtifact:
     if profiled:
         frame["event_timestamp"] = pd.date_range(NOW - timedelta(days=30), periods=5000, freq="min")
         write_reference_profile(path, frame, MonitoringSettings())
+    promote(models_dir, version, actor="test", reason="the model monitored", at=NOW)
     return load_artifact(models_dir, version)
 
 
