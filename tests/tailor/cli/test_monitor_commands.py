@@ -4,7 +4,9 @@ shows of its runs (/v1/monitoring and the gauges on /metrics)."""
 
 from __future__ import annotations
 
+import os
 import re
+import shutil
 import signal
 import subprocess
 from datetime import timedelta
@@ -19,7 +21,8 @@ from tailor.cli.experiment_commands import run_simulation
 from tailor.cli.monitor_commands import EXIT_CODES
 from tailor.core.database.engine import open_database
 from tailor.core.database.schema import monitoring_runs
-from tailor.core.model_artifact import load_artifact
+from tailor.core.model_artifact import LATEST, load_artifact
+from tailor.core.model_registry import ledger
 from tailor.core.monitoring_run import MonitoringRun, recent_runs
 from tests.support.flow import CLOCK_START, FLOW_DAYS, FLOW_USERS, TAILOR, Flow, run_tailor
 from tests.support.waiting import wait_for
@@ -57,10 +60,18 @@ def _visits_and_monitor(
     return run_monitor(settings, now=DAY + timedelta(days=1))
 
 
-def test_a_shifted_device_mix_is_an_alert_on_the_affected_inputs_only(flow, tmp_path):
+@pytest.fixture(scope="module")
+def drift_runs(flow: Flow, tmp_path_factory) -> tuple[MonitoringRun, MonitoringRun, Path]:
+    """Control and shifted runs, and the home whose decision database holds the shifted."""
+    home = tmp_path_factory.mktemp("drift")
+    control = _visits_and_monitor(flow, home / "control", SHIPPED, sample_rate=0.5)
+    shifted = _visits_and_monitor(flow, home / "shifted", MOBILE_CUT, sample_rate=1.0)
+    return control, shifted, home / "shifted"
+
+
+def test_a_shifted_device_mix_is_an_alert_on_the_affected_inputs_only(flow, drift_runs):
     model = load_artifact(flow.models_dir)
-    control = _visits_and_monitor(flow, tmp_path / "control", SHIPPED, sample_rate=0.5)
-    shifted = _visits_and_monitor(flow, tmp_path / "shifted", MOBILE_CUT, sample_rate=1.0)
+    control, shifted, _ = drift_runs
 
     # Every visit was scored; half of the control's vectors were sampled into the log.
     assert control.decisions == shifted.decisions == VISITS
@@ -87,6 +98,38 @@ def test_a_shifted_device_mix_is_an_alert_on_the_affected_inputs_only(flow, tmp_
         control.score_psi,
         shifted.score_psi,
     )
+
+
+def test_the_alert_triggers_a_retrain_and_a_worse_challenger_is_not_promoted(flow, drift_runs):
+    """`retraining.trigger: on_alert`: the shifted run's alert is the reason to train; the
+    challenger (a one-split stump) loses to the champion and is kept, not promoted."""
+    _, shifted, home = drift_runs
+    models = home / "models"
+    shutil.copytree(flow.models_dir, models, symlinks=True)
+    champion = os.readlink(models / LATEST)
+    env = flow.env | {
+        "TAILOR_MODELS_DIR": str(models),
+        "TAILOR_DECISIONS__DATABASE_URL": f"sqlite:///{home / 'decisions.db'}",
+        "TAILOR_RETRAINING__TRIGGER": "on_alert",
+        "TAILOR_TRAINING__NUM_LEAVES": "2",
+        "TAILOR_TRAINING__NUM_BOOST_ROUND": "1",
+    }
+    quiet = env | {"TAILOR_DECISIONS__DATABASE_URL": f"sqlite:///{home / 'quiet.db'}"}
+    skipped = run_tailor(quiet, "retrain", "--by", "test")
+    assert skipped.returncode == 0 and "skipped" in skipped.stdout, skipped.stdout
+    assert [entry.action for entry in ledger(models)] == [e.action for e in ledger(flow.models_dir)]
+
+    result = run_tailor(env, "retrain", "--by", "test")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "not promoted" in result.stdout, result.stdout
+    assert os.readlink(models / LATEST) == champion
+    rejected = ledger(models)[-1]
+    assert (rejected.action, rejected.previous, rejected.actor) == ("reject", champion, "test")
+    assert f"monitoring alerted on {champion}" in rejected.reason
+    assert "feature_psi_alert:is_mobile" in rejected.reason
+    assert shifted.status == "alert"
+    verdict = rejected.evidence
+    assert verdict["challenger"]["auc"] < verdict["champion"]["auc"]
 
 
 def _runs(flow: Flow, limit: int) -> list[MonitoringRun]:
