@@ -25,6 +25,7 @@ from serving.api.routes import (
     events,
     experiments,
     health,
+    models,
     outcomes,
     personalize,
     users,
@@ -77,7 +78,17 @@ def create_app(settings: TailorSettings, event_bus: EventBusFactory) -> FastAPI:
     app.add_middleware(BodyLimit, max_bytes=settings.serving.max_body_bytes)
     app.mount("/metrics", make_asgi_app())
     install_error_handlers(app)
-    for routes in (personalize, decisions, events, outcomes, experiments, health, admin, users):
+    for routes in (
+        personalize,
+        decisions,
+        events,
+        outcomes,
+        experiments,
+        models,
+        health,
+        admin,
+        users,
+    ):
         app.include_router(routes.router)
     if settings.serving.baseline_endpoint:
         app.include_router(personalize.baseline_router)
