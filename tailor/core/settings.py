@@ -85,7 +85,7 @@ class TrainingSettings(BaseModel):
         "large data.",
     )
     tuning_trials: int = Field(
-        12,
+        10,
         ge=0,
         le=10_000,
         description="Optuna trials of the hyperparameter search (the first tries the "
@@ -93,7 +93,7 @@ class TrainingSettings(BaseModel):
         "bound, not tuning_seconds, ends the search.",
     )
     tuning_seconds: float = Field(
-        30.0,
+        20.0,
         gt=0,
         le=86_400,
         description="Longest the search runs; whichever of this and tuning_trials comes "

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 import shutil
@@ -15,6 +16,7 @@ import pytest
 from sklearn.calibration import calibration_curve
 from sklearn.metrics import brier_score_loss, log_loss, roc_auc_score
 
+from pipelines.training.comparison import compare_with
 from pipelines.training.observations import build_observations
 from pipelines.training.split import temporal_split
 from pipelines.training.train import train_model
@@ -211,8 +213,26 @@ def test_a_retrained_model_is_compared_with_the_one_it_replaces_on_the_same_rows
     scores = _served(replaced, report.test_split)
     assert previous["metrics"]["auc"] == pytest.approx(roc_auc_score(labels, scores))
     assert previous["metrics"]["logloss"] == pytest.approx(log_loss(labels, scores))
-    # The demo's model trained on this very data: the report must not hide it.
-    assert "may have seen these rows" in previous["note"]
+    # The demo's model had the same split, so it never saw these rows: no caveat.
+    assert previous["note"] == "scored on the same test rows as the new model"
+
+
+def test_a_replaced_model_that_saw_the_test_period_or_lacks_features_is_flagged(retrained):
+    report, replaced = retrained
+    test, test_start = report.test_split, report.test_split["event_timestamp"].min()
+    later = dict(
+        replaced.metadata["training_window"],
+        test_start=test["event_timestamp"].max().isoformat(),
+    )
+    newer = dataclasses.replace(replaced, metadata=replaced.metadata | {"training_window": later})
+    summary, scores = compare_with(newer, test, test_start, bins=10)
+    assert summary["comparable"] and scores is not None
+    assert "may have seen these rows" in summary["note"]
+
+    summary, scores = compare_with(replaced, test.drop(columns=["cart_value"]), test_start, 10)
+    assert not summary["comparable"] and scores is None
+    assert summary["metrics"] == replaced.metadata["metrics"]
+    assert "not comparable" in summary["note"] and "cart_value" in summary["note"]
 
 
 def test_the_report_is_one_self_contained_page_with_every_section(retrained):
