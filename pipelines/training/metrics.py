@@ -20,7 +20,7 @@ from tailor.core.calibrator import SCORE_EPSILON
 
 def classification_metrics(labels: np.ndarray, scores: np.ndarray, bins: int) -> dict[str, float]:
     """Ranking (AUC, PR-AUC, top-decile lift) and probability quality (log loss, Brier,
-    ECE over `bins` equal-width bins) of one set of scores."""
+    ECE over `bins` equal-count buckets) of one set of scores."""
     return {
         "auc": float(roc_auc_score(labels, scores)),
         "pr_auc": float(average_precision_score(labels, scores)),
@@ -32,14 +32,18 @@ def classification_metrics(labels: np.ndarray, scores: np.ndarray, bins: int) ->
 
 
 def expected_calibration_error(labels: np.ndarray, scores: np.ndarray, bins: int) -> float:
-    """Mean |observed rate - mean score| over equal-width score bins, weighted by each
-    bin's share of rows. Bins are assigned as scikit-learn's `calibration_curve` does
-    (an edge value goes to the lower bin), so the two agree bin for bin."""
-    edges = np.linspace(0.0, 1.0, bins + 1)
-    which = np.searchsorted(edges[1:-1], scores)
-    observed = np.bincount(which, weights=labels, minlength=bins)
-    predicted = np.bincount(which, weights=scores, minlength=bins)
-    return float(np.abs(observed - predicted).sum() / len(scores))
+    """Mean |observed rate - mean score| over `bins` equal-count buckets of the sorted
+    scores, weighted by bucket size. Equal counts, not equal widths: propensities crowd
+    near the base rate, and equal-width bins would leave most of them in two or three.
+    With as many rows in each bucket, the buckets are those of scikit-learn's
+    `calibration_curve(strategy="quantile")`."""
+    order = np.argsort(scores, kind="stable")
+    gaps = [
+        len(bucket) * abs(labels[bucket].mean() - scores[bucket].mean())
+        for bucket in np.array_split(order, bins)
+        if len(bucket)
+    ]
+    return float(sum(gaps) / len(scores))
 
 
 def top_decile_lift(labels: np.ndarray, scores: np.ndarray) -> float:

@@ -103,7 +103,9 @@ def _calibration(scores: ReportScores, bins: int) -> str:
     figure = Figure(figsize=(11, 4.5))
     curve, spread = figure.subplots(1, 2)
     for name, values in (("before calibration", scores.uncalibrated), ("after", scores.model)):
-        observed, predicted = calibration_curve(scores.labels, values, n_bins=bins)
+        observed, predicted = calibration_curve(
+            scores.labels, values, n_bins=bins, strategy="quantile"
+        )
         curve.plot(predicted, observed, marker="o", label=name)
         spread.hist(values, bins=np.linspace(0, 1, bins + 1), alpha=0.5, label=name)
     curve.plot([0, 1], [0, 1], color="grey", linestyle=":", label="perfect")

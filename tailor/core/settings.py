@@ -117,8 +117,8 @@ class TrainingSettings(BaseModel):
         10,
         ge=2,
         le=100,
-        description="Equal-width score bins of the expected calibration error (ECE) and "
-        "of the report's calibration curve.",
+        description="Equal-count score buckets of the expected calibration error (ECE) "
+        "and of the report's calibration curve.",
     )
     shap_rows: int = Field(
         2000,

@@ -10,20 +10,19 @@ from sklearn.calibration import calibration_curve
 from pipelines.training.metrics import expected_calibration_error, top_decile_lift
 
 
-def test_ece_is_the_count_weighted_gap_of_sklearns_calibration_curve():
+def test_ece_is_the_count_weighted_gap_of_sklearns_quantile_calibration_curve():
     rng = np.random.default_rng(1)
     scores = rng.beta(2, 5, 20_000)
     labels = (rng.random(20_000) < scores**0.8).astype(int)
-    observed, predicted = calibration_curve(labels, scores, n_bins=10, strategy="uniform")
-    counts, _ = np.histogram(scores, bins=np.linspace(0, 1, 11))
-    weights = counts[counts > 0] / len(scores)
-    reference = float(np.sum(weights * np.abs(observed - predicted)))
+    observed, predicted = calibration_curve(labels, scores, n_bins=10, strategy="quantile")
+    reference = float(np.mean(np.abs(observed - predicted)))  # 2,000 rows in each bin
     assert expected_calibration_error(labels, scores, 10) == pytest.approx(reference, abs=1e-12)
 
 
 def test_ece_finds_a_known_miscalibration_and_none_where_there_is_none():
-    """Scores uniform on [0, 1], true rate score^2: per bin [a, b) the gap is
-    (a+b)/2 - (a^2+ab+b^2)/3, so the ECE of 10 bins is 0.1 * the sum of those."""
+    """Scores uniform on [0, 1], true rate score^2: the ten equal-count buckets are
+    about [a, b) = [k/10, (k+1)/10), where the gap is (a+b)/2 - (a^2+ab+b^2)/3, so the
+    ECE is 0.1 * the sum of those."""
     rng = np.random.default_rng(2)
     scores = rng.random(400_000)
     edges = np.linspace(0, 1, 11)
