@@ -13,9 +13,9 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
+from pipelines.training.boosting import matrix
 from pipelines.training.metrics import classification_metrics
 from tailor.core.model_artifact import ModelArtifact
 from tailor.core.settings import RetrainingSettings
@@ -34,15 +34,12 @@ class GateVerdict:
         return asdict(self)
 
 
-def _scores(model: ModelArtifact, rows: pd.DataFrame) -> np.ndarray:
-    return model.predict(rows[model.features].astype("float64").to_numpy())
-
-
 def judge(
     challenger: ModelArtifact,
     champion: ModelArtifact | None,
     holdout: pd.DataFrame,
     policy: RetrainingSettings,
+    calibration_bins: int,
 ) -> GateVerdict:
     """`holdout` is the challenger's test split with its features and labels."""
     if champion is None:
@@ -73,8 +70,12 @@ def judge(
             None,
         )
     labels = rows["label"].to_numpy()
-    new = classification_metrics(labels, _scores(challenger, rows))
-    old = classification_metrics(labels, _scores(champion, rows))
+    new = classification_metrics(
+        labels, challenger.predict(matrix(rows, challenger.features)), calibration_bins
+    )
+    old = classification_metrics(
+        labels, champion.predict(matrix(rows, champion.features)), calibration_bins
+    )
     auc_gain = new["auc"] - old["auc"]
     log_loss_increase = new["logloss"] - old["logloss"]
     wins_auc = auc_gain >= policy.min_auc_gain

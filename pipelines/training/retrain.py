@@ -93,9 +93,15 @@ def train_and_judge(
     report = train_model(settings, on_step)
     challenger = load_artifact(settings.models_dir, report.version)
     champion, broken = _champion(settings)
-    verdict = judge(challenger, champion, report.holdout, settings.retraining)
+    verdict = judge(
+        challenger,
+        champion,
+        report.test_split,
+        settings.retraining,
+        settings.training.calibration_bins,
+    )
     if broken is not None:
-        verdict = GateVerdict(True, broken, len(report.holdout), None, None, None)
+        verdict = GateVerdict(True, broken, len(report.test_split), None, None, None)
     (report.path / GATE_FILE).write_text(json.dumps(verdict.as_evidence(), indent=2))
     record = promote if verdict.promote else reject
     entry = record(

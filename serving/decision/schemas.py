@@ -101,7 +101,10 @@ class ContributionBody(BaseModel):
 
 
 class ModelExplanation(BaseModel):
-    bias: float = Field(description="Expected log-odds; bias + all contributions = the score.")
+    bias: float = Field(
+        description="Expected log-odds; bias + all contributions = the model's score before "
+        "calibration, in log-odds (the propensity is that score calibrated)."
+    )
     top_contributions: list[ContributionBody]
 
 

@@ -243,8 +243,12 @@ def train_step(settings: TailorSettings, *, actor: str, reason: str) -> None:
         f"trained model {report.version} ({report.best_iteration} trees) on "
         f"{report.rows['train']:,}/{report.rows['valid']:,}/{report.rows['test']:,} "
         f"train/valid/test rows in {report.seconds:.1f} s\n"
-        f"test {metrics}; baseline auc {report.baseline_auc:.4f}; oracle auc {oracle}\n"
+        f"kept {report.selected}\n"
+        f"test {metrics} ({report.calibration} calibration; "
+        f"ece before it {report.metrics_uncalibrated['ece']:.4f}); "
+        f"baseline auc {report.baseline_auc:.4f}; oracle auc {oracle}\n"
         f"artifact: {report.path}\n"
+        f"report: {report.report_path}\n"
         f"{verdict}: {outcome.verdict.reason}"
     )
 

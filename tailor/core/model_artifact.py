@@ -1,7 +1,11 @@
-"""Model artifacts on disk: `models/<version>/{model.txt,metadata.json}` and `models/latest`.
+"""Model artifacts on disk: `models/<version>/{model.txt,metadata.json,report.html}` and
+`models/latest`.
 
 Training writes them, the registry (`model_registry`) moves `latest`, and the API reads
-them, so the layout lives in one place.
+them, so the layout lives in one place. The probability calibration is part of
+`metadata.json` (key `calibration`), not a file of its own: the two are written
+together, so a reader that loads the model as soon as `latest` moves can never see the
+booster without its calibration.
 """
 
 from __future__ import annotations
@@ -16,8 +20,11 @@ from typing import Any
 import lightgbm as lgb
 import numpy as np
 
+from tailor.core.calibrator import Calibration, CalibrationError, calibration_from_dict
+
 MODEL_FILE = "model.txt"
 METADATA_FILE = "metadata.json"
+REPORT_FILE = "report.html"
 LATEST = "latest"
 # Versions name folders and arrive in URLs and commands: one path segment, never `..`.
 VERSION_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$"
@@ -32,6 +39,7 @@ class ModelArtifact:
     version: str
     booster: lgb.Booster
     metadata: dict[str, Any]
+    calibration: Calibration | None = None
 
     @property
     def features(self) -> list[str]:
@@ -42,17 +50,23 @@ class ModelArtifact:
         return str(self.metadata["feature_service"])
 
     def predict(self, rows: np.ndarray) -> np.ndarray:
-        """Propensities for rows whose columns follow `features`; NaN marks a missing value."""
-        return self.booster.predict(rows, num_threads=1)
+        """Calibrated propensities for rows whose columns follow `features`; NaN marks a
+        missing value. An artifact trained before calibration existed scores raw."""
+        scores = self.booster.predict(rows, num_threads=1)
+        return scores if self.calibration is None else self.calibration.apply(scores)
 
     def percentile(self, propensity: float) -> float:
-        """Where a propensity falls among held-out scores: a [0, 1] scale that is
-        comparable across model versions, unlike raw probabilities."""
+        """Where a (calibrated) propensity falls among the test split's calibrated
+        scores: a [0, 1] scale that is comparable across model versions, unlike
+        probabilities."""
         quantiles = self.metadata["score_quantiles"]
         return float(np.interp(propensity, quantiles, np.linspace(0.0, 1.0, len(quantiles))))
 
     def contributions(self, rows: np.ndarray) -> np.ndarray:
-        """Per-feature SHAP contributions (last column is the bias), in log-odds."""
+        """Per-feature SHAP contributions (last column is the bias) of the booster's raw
+        score, in log-odds: they add up to the logit of the score before calibration,
+        because calibration is a monotone map applied after the trees and has no
+        per-feature share."""
         return self.booster.predict(rows, pred_contrib=True, num_threads=1)
 
 
@@ -87,5 +101,16 @@ def load_artifact(models_dir: Path, version: str = LATEST) -> ModelArtifact:
             f"no model at {folder} (needs {MODEL_FILE} and {METADATA_FILE}); run `tailor train`"
         )
     metadata = json.loads(metadata_file.read_text())
+    try:
+        calibration = (
+            calibration_from_dict(metadata["calibration"]) if "calibration" in metadata else None
+        )
+    except CalibrationError as error:
+        raise ModelNotFoundError(f"the model at {folder} is unusable: {error}") from error
     booster = lgb.Booster(model_file=str(model_file))
-    return ModelArtifact(version=str(metadata["version"]), booster=booster, metadata=metadata)
+    return ModelArtifact(
+        version=str(metadata["version"]),
+        booster=booster,
+        metadata=metadata,
+        calibration=calibration,
+    )

@@ -16,10 +16,11 @@ from tailor.core.model_registry import champion_version, ledger, list_models
 from tests.support.flow import Flow
 
 STUMP = {"num_leaves": 2, "num_boost_round": 1}
+NO_SEARCH = {"tuning_trials": 0}  # a search would find better than a stump on purpose
 
 
 def _retrain(flow: Flow, models: Path, reason: str, **training) -> RetrainOutcome:
-    settings = flow.settings(models_dir=models, training=training)
+    settings = flow.settings(models_dir=models, training=NO_SEARCH | training)
     return train_and_judge(settings, actor="test", reason=reason)
 
 
@@ -69,7 +70,7 @@ def test_both_models_are_judged_on_the_same_unseen_rows(rounds):
     champion = load_artifact(models, default.report.version)
     challenger = load_artifact(models, worse.report.version)
     test_start = pd.Timestamp(champion.metadata["training_window"]["test_start"])
-    rows = worse.report.holdout[worse.report.holdout["event_timestamp"] >= test_start]
+    rows = worse.report.test_split[worse.report.test_split["event_timestamp"] >= test_start]
     assert len(rows) == worse.verdict.holdout_rows
     assert rows["event_timestamp"].min() >= pd.Timestamp(
         challenger.metadata["training_window"]["test_start"]

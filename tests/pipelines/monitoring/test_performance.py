@@ -8,7 +8,7 @@ import pytest
 from sklearn.metrics import roc_auc_score
 
 from pipelines.monitoring.conversion_change import detect_changes
-from pipelines.monitoring.performance import expected_calibration_error, live_performance
+from pipelines.monitoring.performance import live_performance
 
 N = 200_000
 
@@ -37,13 +37,6 @@ def test_doubled_propensities_are_off_by_what_they_add():
     assert result.observed_expected == pytest.approx(0.5, abs=0.01)
     # Doubling keeps the order: the AUC is the calibrated model's.
     assert result.auc == pytest.approx(roc_auc_score(converted, truth))
-
-
-def test_calibration_error_buckets_hold_equal_counts():
-    probabilities = np.array([0.1, 0.1, 0.2, 0.2, 0.9, 0.9])
-    outcomes = np.array([0, 0, 1, 0, 1, 1])
-    # Buckets {0.1, 0.1}, {0.2, 0.2}, {0.9, 0.9}: gaps 0.1, 0.3, 0.1, each a third.
-    assert expected_calibration_error(probabilities, outcomes, 3) == pytest.approx(0.5 / 3)
 
 
 def test_too_few_conversions_give_no_auc_or_calibration():

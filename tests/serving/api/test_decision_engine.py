@@ -13,10 +13,12 @@ from typing import Any
 
 import duckdb
 import httpx
+import numpy as np
 import pytest
 import yaml
 
 from serving.decision.placements import SHIPPED_PLACEMENTS_FILE
+from tailor.core.model_artifact import load_artifact
 from tests.support.flow import CLOCK_START, Flow, Server, start_server
 from tests.support.waiting import wait_for
 from tests.support.webhook import Receiver, webhook_receiver
@@ -120,7 +122,11 @@ def test_explanations_add_up(rules_api):
     log_odds = explanation["bias"] + sum(
         c["contribution"] for c in explanation["top_contributions"]
     )
-    assert 1 / (1 + math.exp(-log_odds)) == pytest.approx(decision["propensity"], rel=1e-6)
+    # Contributions explain the booster's score; the propensity is that score calibrated.
+    model = load_artifact(Path(rules_api.env["TAILOR_MODELS_DIR"]), decision["model_version"])
+    assert model.calibration is not None
+    calibrated = model.calibration.apply(np.array([1 / (1 + math.exp(-log_odds))]))[0]
+    assert calibrated == pytest.approx(decision["propensity"], rel=1e-6)
     contributions = [abs(c["contribution"]) for c in explanation["top_contributions"]]
     assert contributions == sorted(contributions, reverse=True)
 
