@@ -20,10 +20,16 @@ from tailor.core.model_artifact import REPORT_FILE, VERSION_PATTERN
 router = APIRouter(tags=["models"])
 
 
+# Not `response_class=HTMLResponse`: that would document the JSON 404 as HTML too.
 @router.get(
     "/v1/models/{version}/report",
-    response_class=HTMLResponse,
-    responses={200: {"description": "The report, one self-contained HTML page."}} | NOT_FOUND,
+    responses={
+        200: {
+            "description": "The report, one self-contained HTML page.",
+            "content": {"text/html": {"schema": {"type": "string"}}},
+        }
+    }
+    | NOT_FOUND,
 )
 def model_report(
     version: Annotated[

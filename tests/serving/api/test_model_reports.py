@@ -24,9 +24,7 @@ def test_a_version_without_a_model_is_a_404_naming_it(api):
     assert "'20990101T000000000000Z'" in response.json()["detail"]
 
 
-@pytest.mark.parametrize(
-    "version", ["%2E%2E", "..%2Fdata", "latest.", "20261201T0000000000Z", "LATEST", "model.txt"]
-)
+@pytest.mark.parametrize("version", ["%2E%2E", "..%2Fdata", ".latest", "a%20b", "v" * 101])
 def test_anything_but_a_version_name_is_refused_before_a_file_is_read(api, version):
     """`..` and slashes (percent-encoded, so the client sends them as they are) never
     reach the file system: the pattern refuses them with the field named, or no route
@@ -39,3 +37,13 @@ def test_anything_but_a_version_name_is_refused_before_a_file_is_read(api, versi
     else:
         assert response.status_code == 422, response.text
         assert response.json()["detail"][0]["loc"] == ["path", "version"]
+
+
+@pytest.mark.parametrize("version", ["model.txt", "LATEST", "20261201T0000000000Z"])
+def test_a_version_name_without_a_report_is_not_found(api, version):
+    """A name the pattern admits stays one path segment under models_dir; a file there
+    (not a model folder) or an unknown version is a 404 that names it."""
+    with api.client() as client:
+        response = client.get(f"/v1/models/{version}/report")
+    assert response.status_code == 404
+    assert version in response.json()["detail"]
