@@ -81,7 +81,6 @@ def monitor(
     import threading
 
     from pipelines.monitoring.monitor import run_monitor
-    from pipelines.schedule import Schedule, run_on_schedule
     from tailor.core.database.engine import DatabaseUnavailable
     from tailor.core.database.migrations import SchemaOutOfDate
     from tailor.core.model_artifact import ModelNotFoundError
@@ -94,6 +93,8 @@ def monitor(
             raise fail(str(error)) from error
         print_run(run, settings.monitoring)
         raise typer.Exit(EXIT_CODES[run.status])
+    from pipelines.schedule import Schedule, run_on_schedule  # imports Feast: ~5 s
+
     try:
         schedule = Schedule.parse(every, cron)
     except ValueError as error:
