@@ -67,7 +67,7 @@ class TrainReport:
     baseline_auc: float
     oracle_auc: float | None
     best_iteration: int
-    selected: str  # "default" or "tuned", and why
+    selected: str  # which candidate was kept and why: "tuned: lower validation log loss ..."
     calibration: str
     report_path: Path
     test_split: pd.DataFrame  # the rows the metrics and the report are computed on
