@@ -1,5 +1,5 @@
-"""Jobs on a schedule, an interval (`15m`) or a cron expression: materialization here,
-and monitoring (`tailor monitor --every`) through `run_on_schedule`.
+"""Jobs on a schedule, an interval (`15m`) or a cron expression: `run_on_schedule` runs
+every scheduled command (materialize, monitor, retrain; `tailor/cli/scheduling.py`).
 
 Every materialization, scheduled or by hand, goes through `materialize_locked`: it
 takes the run lock (a run already in progress makes this one skip, never wait and pile
@@ -93,16 +93,6 @@ def materialize_locked(
             raise
         records.add(_record(report, started, None))
         return report
-
-
-def run_schedule(
-    settings: TailorSettings,
-    schedule: Schedule,
-    stop: threading.Event,
-    on_run: Callable[[MaterializeReport | None], None],
-) -> None:
-    """Materialize until `stop` is set."""
-    run_on_schedule(schedule, stop, lambda: on_run(materialize_locked(settings)), "materialization")
 
 
 def run_on_schedule(

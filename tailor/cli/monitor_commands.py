@@ -13,6 +13,7 @@ import typer
 from rich.table import Table
 
 from tailor.cli.app import app, console, fail, load_settings
+from tailor.cli.scheduling import run_forever
 
 if TYPE_CHECKING:
     from tailor.core.monitoring_run import MonitoringRun
@@ -77,8 +78,6 @@ def monitor(
     """PSI of the served model's inputs and score against its reference profile, live
     AUC and calibration from outcomes, and ADWIN on the conversion rate. Once, the exit
     code is the status: 0 ok, 3 warn, 4 alert."""
-    import signal
-    import threading
 
     from pipelines.monitoring.monitor import run_monitor
     from tailor.core.database.engine import DatabaseUnavailable
@@ -93,16 +92,7 @@ def monitor(
             raise fail(str(error)) from error
         print_run(run, settings.monitoring)
         raise typer.Exit(EXIT_CODES[run.status])
-    from pipelines.schedule import Schedule, run_on_schedule  # imports Feast: ~5 s
 
-    try:
-        schedule = Schedule.parse(every, cron)
-    except ValueError as error:
-        raise fail(str(error)) from error
-    stop = threading.Event()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(signum, lambda *_: stop.set())
-    console.print(f"monitoring on schedule {every or cron}; Ctrl-C to stop")
-    run_on_schedule(
-        schedule, stop, lambda: print_run(run_monitor(settings), settings.monitoring), "monitoring"
+    run_forever(
+        every, cron, "monitoring", lambda: print_run(run_monitor(settings), settings.monitoring)
     )

@@ -15,6 +15,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedCo
 from rich.table import Table
 
 from tailor.cli.app import Actor, app, console, default_actor, fail, load_settings
+from tailor.cli.scheduling import run_forever
 from tailor.core.settings import GeneratorSettings, TailorSettings
 
 
@@ -199,10 +200,8 @@ def materialize(
     status: Annotated[bool, typer.Option("--status", help="Show recent runs and exit.")] = False,
 ) -> None:
     """Load the latest feature values into the online store, once or on a schedule."""
-    import signal
-    import threading
 
-    from pipelines.schedule import Schedule, run_schedule
+    from pipelines.schedule import materialize_locked
 
     settings = load_settings()
     if status:
@@ -213,15 +212,9 @@ def materialize(
         return
     if start or end:
         raise fail("--start/--end apply to a single run; a schedule runs incrementally")
-    try:
-        schedule = Schedule.parse(every, cron)
-    except ValueError as error:
-        raise fail(str(error)) from error
-    stop = threading.Event()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(signum, lambda *_: stop.set())
-    console.print(f"materializing on schedule {every or cron}; Ctrl-C to stop")
-    run_schedule(settings, schedule, stop, _print_materialized)
+    run_forever(
+        every, cron, "materializing", lambda: _print_materialized(materialize_locked(settings))
+    )
 
 
 def train_step(settings: TailorSettings, *, actor: str, reason: str) -> None:
@@ -287,10 +280,6 @@ def retrain(
 ) -> None:
     """Train a challenger when retraining.trigger says so (always, or after a monitoring
     alert on the champion) and promote it only if it beats the champion."""
-    import signal
-    import threading
-
-    from pipelines.schedule import Schedule, run_on_schedule
     from pipelines.training.retrain import retrain_trigger
     from tailor.core.database.consent import OptOutsUnreadable
     from tailor.core.database.engine import DatabaseUnavailable
@@ -319,15 +308,7 @@ def retrain(
         ) as error:
             raise fail(str(error)) from error
         return
-    try:
-        schedule = Schedule.parse(every, cron)
-    except ValueError as error:
-        raise fail(str(error)) from error
-    stop = threading.Event()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(signum, lambda *_: stop.set())
-    console.print(f"retraining on schedule {every or cron}; Ctrl-C to stop")
-    run_on_schedule(schedule, stop, run_once, "retraining")
+    run_forever(every, cron, "retraining", run_once)
 
 
 @app.command()
