@@ -79,6 +79,9 @@ def tailor_env(home: Path, **overrides: str) -> dict[str, str]:
         TAILOR_GENERATOR__USERS=str(FLOW_USERS),
         TAILOR_GENERATOR__DAYS=str(FLOW_DAYS),
         TAILOR_CLOCK_START=CLOCK_START.isoformat(),
+        # A short search: the flow's tests read that one ran and what it chose; the
+        # search itself is tested in tests/pipelines/test_tuning.py.
+        TAILOR_TRAINING__TUNING_TRIALS="2",
         COLUMNS="200",
         # The API's gauges show a new monitoring run this soon (default 15 s).
         TAILOR_MONITORING__METRICS_REFRESH_SECONDS="0.5",
