@@ -18,8 +18,9 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, Final, NamedTuple
 
 import duckdb
 import pyarrow as pa
@@ -32,13 +33,13 @@ from tailor.core.events import EARLIEST, Event
 from tailor.core.settings import TailorSettings
 
 HISTORY_PART: Final = "part-history.parquet"
+_EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
 _CHUNK_ROWS: Final = 50_000  # rows held as Python dicts before they become Arrow columns
 
 # dbt's typed, deduplicated events (transformations/models/staging/stg_events.sql), in
 # the order a worker folds a user's batch: by time, ties by event id.
 STAGED_EVENTS_SQL: Final = """
-SELECT event_id, user_id, session_id, event_type, item_id, category, price, device, country,
-       timezone('UTC', event_ts) AS ts
+SELECT event_id, user_id, event_type, item_id, category, price, epoch_us(event_ts) AS ts
 FROM stg_events
 ORDER BY user_id, event_ts, event_id
 """
@@ -52,7 +53,19 @@ class BackfillReport:
     seconds: float
 
 
-def replay(events: Iterable[Event]) -> Iterator[dict[str, Any]]:
+class StagedEvent(NamedTuple):
+    """An event as the warehouse holds it, with what the fold reads (`EventFacts`)."""
+
+    event_id: str
+    user_id: int
+    event_type: str
+    item_id: int | None
+    category: str | None
+    price: float | None
+    ts: datetime
+
+
+def replay(events: Iterable[StagedEvent | Event]) -> Iterator[dict[str, Any]]:
     """One session-log row after each event, as a worker whose clock reads the event's
     time logs it. Events come grouped by user, each user's in (time, event id) order."""
     clock = ManualClock(EARLIEST)
@@ -73,23 +86,22 @@ def replay(events: Iterable[Event]) -> Iterator[dict[str, Any]]:
         yield session_features(event.user_id, state)
 
 
-def staged_events(warehouse: Path) -> Iterator[Event]:
+def staged_events(warehouse: Path) -> Iterator[StagedEvent]:
     """The warehouse's deduplicated events, streamed in replay order.
 
-    Built without validation: they were validated when generated or imported, and
-    validating half a million again would cost more than the replay itself.
+    Opened with dbt's own configuration: `tailor transform` runs this in the process
+    whose dbt run left the warehouse open, and DuckDB refuses a second configuration.
     """
-    with duckdb.connect(str(warehouse), read_only=True) as connection:
-        connection.execute("SET TimeZone = 'UTC'")
-        reader = connection.execute(STAGED_EVENTS_SQL).fetch_record_batch(_CHUNK_ROWS)
+    with duckdb.connect(str(warehouse)) as connection:
+        reader = connection.sql(STAGED_EVENTS_SQL).to_arrow_reader(_CHUNK_ROWS)
         for batch in reader:
-            names = batch.schema.names  # Event's fields, as the query names them
-            columns = [column.to_pylist() for column in batch.columns]
-            for values in zip(*columns, strict=True):
-                yield Event.model_construct(**dict(zip(names, values, strict=True)))
+            columns = [batch.column(name).to_pylist() for name in StagedEvent._fields]
+            # Aware datetimes from microseconds: 15 times faster than Arrow's zoned ones.
+            columns[-1] = [_EPOCH + timedelta(microseconds=us) for us in columns[-1]]
+            yield from map(StagedEvent._make, zip(*columns, strict=True))
 
 
-def write_history(events: Iterable[Event], log_dir: Path) -> tuple[int, int, Path]:
+def write_history(events: Iterable[StagedEvent | Event], log_dir: Path) -> tuple[int, int, Path]:
     """Replay `events` into the history part of the log at `log_dir`; returns the
     number of events, of users, and the part's path."""
     batches: list[pa.RecordBatch] = []

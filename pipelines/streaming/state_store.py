@@ -18,6 +18,7 @@ from typing import Protocol
 import redis
 
 from pipelines.streaming.session_state import (
+    EventFacts,
     State,
     apply_event,
     mark_changed,
@@ -32,7 +33,7 @@ WATCH_RETRIES = 20
 
 
 def apply_new(
-    state: State, events: list[Event], already_applied: Container[str], clock: Clock
+    state: State, events: Sequence[EventFacts], already_applied: Container[str], clock: Clock
 ) -> None:
     """Fold a user's batch (in time order) into the state, minus the events already
     applied, and date the state by the clock if it changed. The history backfill
