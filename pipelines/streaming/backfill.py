@@ -70,7 +70,7 @@ def replay(events: Iterable[StagedEvent | Event]) -> Iterator[dict[str, Any]]:
     time logs it. Events come grouped by user, each user's in (time, event id) order."""
     clock = ManualClock(EARLIEST)
     state = new_state()
-    previous: tuple[int, Any] | None = None
+    previous: tuple[int, datetime] | None = None
     for event in events:
         key = (event.user_id, event.ts)
         if previous is not None and key < previous:
