@@ -46,6 +46,16 @@ def ensure_session_log(folder: Path) -> None:
         pq.write_table(SESSION_LOG_SCHEMA.empty_table(), folder / "part-empty.parquet")
 
 
+def write_part(folder: Path, name: str, table: pa.Table) -> Path:
+    """Write one part of the log, renamed into place so no reader sees half of it, and
+    replacing a part of the same name whole."""
+    folder.mkdir(parents=True, exist_ok=True)
+    temporary = folder / f".{name}.tmp"  # not matched by the source's *.parquet
+    pq.write_table(table, temporary)
+    os.replace(temporary, folder / name)
+    return folder / name
+
+
 def _frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
     table = pa.Table.from_pylist(rows, schema=SESSION_LOG_SCHEMA)
     return table.to_pandas()
@@ -90,13 +100,6 @@ class SessionFeaturePusher:
         with self._lock:
             self._buffer.extend(rows)
 
-    def _write_part(self, table: pa.Table) -> None:
-        self._log_dir.mkdir(parents=True, exist_ok=True)
-        name = f"part-{self._writer}-{time.time_ns()}.parquet"
-        temporary = self._log_dir / f".{name}.tmp"  # not matched by the source's *.parquet
-        pq.write_table(table, temporary)
-        os.replace(temporary, self._log_dir / name)
-
     def offline_due(self) -> bool:
         return time.monotonic() - self._last_flush >= self._flush_every
 
@@ -106,7 +109,11 @@ class SessionFeaturePusher:
             rows, self._buffer = self._buffer, []
         try:
             if rows:
-                self._write_part(pa.Table.from_pylist(rows, schema=SESSION_LOG_SCHEMA))
+                write_part(
+                    self._log_dir,
+                    f"part-{self._writer}-{time.time_ns()}.parquet",
+                    pa.Table.from_pylist(rows, schema=SESSION_LOG_SCHEMA),
+                )
         except Exception:
             with self._lock:
                 self._buffer = rows + self._buffer

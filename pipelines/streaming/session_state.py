@@ -17,13 +17,30 @@ import bisect
 import json
 from collections import Counter
 from datetime import UTC, datetime
-from typing import Any
-
-from tailor.core.events import Event
+from typing import Any, Protocol
 
 State = dict[str, Any]
 WINDOW_MS = 30 * 60 * 1000  # the "30m" in the feature names
 MAX_CART_EVENTS = 500  # per user since the last purchase; beyond it the oldest drop
+
+
+class EventFacts(Protocol):
+    """What the fold reads of an event: a live `Event` has it, and so has the history
+    backfill's lighter row (building half a million pydantic models would cost more
+    than the fold itself)."""
+
+    @property
+    def event_id(self) -> str: ...
+    @property
+    def event_type(self) -> str: ...
+    @property
+    def item_id(self) -> int | None: ...
+    @property
+    def category(self) -> str | None: ...
+    @property
+    def price(self) -> float | None: ...
+    @property
+    def ts(self) -> datetime: ...
 
 
 def new_state() -> State:
@@ -62,7 +79,7 @@ def _ms(moment: datetime) -> int:
     return int(moment.timestamp() * 1000)
 
 
-def apply_event(state: State, event: Event) -> None:
+def apply_event(state: State, event: EventFacts) -> None:
     """Fold one event into the state (events of a user are applied in time order)."""
     ts = _ms(event.ts)
     state["recent"].append([ts, event.event_type, event.category])

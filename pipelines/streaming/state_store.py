@@ -18,6 +18,7 @@ from typing import Protocol
 import redis
 
 from pipelines.streaming.session_state import (
+    EventFacts,
     State,
     apply_event,
     mark_changed,
@@ -31,9 +32,12 @@ from tailor.core.live_sessions import session_state_key
 WATCH_RETRIES = 20
 
 
-def _apply_new(
-    state: State, events: list[Event], already_applied: Container[str], clock: Clock
+def apply_new(
+    state: State, events: Sequence[EventFacts], already_applied: Container[str], clock: Clock
 ) -> None:
+    """Fold a user's batch (in time order) into the state, minus the events already
+    applied, and date the state by the clock if it changed. The history backfill
+    (`backfill.py`) runs this same function one event at a time."""
     fresh = [event for event in events if event.event_id not in already_applied]
     for event in fresh:
         apply_event(state, event)
@@ -74,7 +78,7 @@ class InMemorySessionStore:
             touched: dict[int, State] = {}
             for user_id, user_events in _by_user(events).items():
                 state = self._states.setdefault(user_id, new_state())
-                _apply_new(state, user_events, self._seen, self._clock)
+                apply_new(state, user_events, self._seen, self._clock)
                 for event in user_events:
                     self._seen.setdefault(event.event_id, now)
                 touched[user_id] = json.loads(json.dumps(state))  # a copy callers may keep
@@ -164,7 +168,7 @@ class RedisSessionStore:
                         grouped.items(), raw_states, strict=True
                     ):
                         state = restored(json.loads(raw)) if raw else new_state()
-                        _apply_new(state, user_events, already, self._clock)
+                        apply_new(state, user_events, already, self._clock)
                         states[user_id] = state
                     pipe.multi()
                     for key, state in zip(keys, states.values(), strict=True):

@@ -8,6 +8,13 @@ from feast.types import PrimitiveFeastType
 
 from feature_repo.feature_views import INPUT_ONLY
 
+# A decision that opens a session is asked for before the stream has seen that session's
+# first event, and Feast joins every row dated at or before an entity's instant: a
+# snapshot of the first event is dated at that very instant (see
+# pipelines/streaming/backfill.py). So the join is made this much before the session
+# starts, where serving stands, and the observation keeps its own timestamp.
+DECISION_LEAD = pd.Timedelta(microseconds=1)
+
 NUMERIC_TYPES = {
     PrimitiveFeastType.INT32,
     PrimitiveFeastType.INT64,
@@ -31,7 +38,11 @@ def model_features(service: FeatureService) -> list[str]:
 def historical_features(
     store: FeatureStore, service: FeatureService, observations: pd.DataFrame
 ) -> pd.DataFrame:
-    """Join each observation with the feature values known at its timestamp."""
-    job = store.get_historical_features(entity_df=observations, features=service)
+    """Join each observation with the feature values known just before its timestamp."""
+    moments = observations["event_timestamp"] - DECISION_LEAD
+    job = store.get_historical_features(
+        entity_df=observations.assign(event_timestamp=moments), features=service
+    )
     frame = job.to_df()
+    frame["event_timestamp"] = frame["event_timestamp"] + DECISION_LEAD
     return frame.sort_values(["event_timestamp", "session_id"], ignore_index=True)

@@ -103,6 +103,8 @@ def import_(
 
 
 def transform_step(settings: TailorSettings) -> None:
+    """dbt's marts, then the history's session features from dbt's deduplicated events."""
+    from pipelines.streaming.backfill import backfill_session_log
     from pipelines.transform import run_transformations
 
     with console.status("running dbt build"):
@@ -112,11 +114,18 @@ def transform_step(settings: TailorSettings) -> None:
         f"dbt build: {report.models_built} models, {report.tests_passed} tests passed; "
         f"{rows}; {report.seconds:.1f} s"
     )
+    with console.status("replaying history through the session logic"):
+        backfill = backfill_session_log(settings)
+    console.print(
+        f"session log: {backfill.events:,} events of {backfill.users:,} users replayed "
+        f"into {backfill.path} in {backfill.seconds:.1f} s"
+    )
 
 
 @app.command()
 def transform() -> None:
-    """Build the feature marts from events with dbt (`dbt build`)."""
+    """Build the feature marts from events with dbt (`dbt build`), then replay the events
+    through the stream's session logic into the offline session log."""
     from pipelines.transform import TransformError
 
     try:
