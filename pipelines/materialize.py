@@ -3,8 +3,13 @@
 A store that has never been materialized, or whose online side has lost the latest
 values (a new or flushed Redis under an old registry), gets the full history:
 Feast's incremental mode would only cover the time since the last run recorded in
-the registry. Push-fed views (live session features) are left alone: their online
-values are newer than anything in their offline log.
+the registry.
+
+Push-fed views (live session features) are loaded only by a full materialization,
+from their offline log: it holds every snapshot the stream workers pushed and the
+history replayed through the same logic (`pipelines/streaming/backfill.py`), so a new
+online store starts with each user's latest session state, as training saw it. An
+incremental run leaves them alone: the workers keep them newer online than any log.
 """
 
 from __future__ import annotations
@@ -75,7 +80,8 @@ def materialize(
     started = time.perf_counter()
     store = open_store(settings)
     end = end or settings.clock.now()
-    views = [view for view in store.list_feature_views() if view.online and not view.stream_source]
+    online = [view for view in store.list_feature_views() if view.online]
+    views = [view for view in online if not view.stream_source]
     if not views:
         raise RuntimeError("no feature views are registered; run `tailor apply` first")
     names = [view.name for view in views]
@@ -86,6 +92,8 @@ def materialize(
     if needs_history:
         mode = "full"
         window_start = start or FULL_HISTORY_START
+        views = online
+        names = [view.name for view in views]
         previous: dict[str, datetime | None] = dict.fromkeys(names)
         store.materialize(start_date=window_start, end_date=end, feature_views=names)
     else:
