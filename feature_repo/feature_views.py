@@ -52,6 +52,7 @@ user_behavior = FeatureView(
         Field(name="top_category_30d", dtype=String),
         Field(name="top_category_share_30d", dtype=Float64),
         Field(name="distinct_categories_30d", dtype=Int64),
+        Field(name="category_events_30d", dtype=String, description="JSON object"),
         Field(name="mean_session_seconds_30d", dtype=Float64),
         Field(name="mobile_share_30d", dtype=Float64),
     ],

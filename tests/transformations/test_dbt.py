@@ -7,6 +7,8 @@ module.
 
 from __future__ import annotations
 
+import json
+
 from datetime import UTC, date, datetime
 from pathlib import Path
 
@@ -255,11 +257,16 @@ def test_top_category_share_and_ties(users: pd.DataFrame) -> None:
     # Hats and shoes tie 5-5: the alphabetically first wins.
     tie = _user_row(users, 1, "2024-03-10")
     assert (tie.top_category_30d, tie.top_category_share_30d) == ("hats", 0.5)
+    # The whole mix, keyed alphabetically: the top share is its largest entry.
+    assert json.loads(tie.category_events_30d) == {"hats": 5, "shoes": 5}
+    mix = json.loads(_user_row(users, 1, "2024-03-08").category_events_30d)
+    assert mix["shoes"] == 5 and sum(mix.values()) == 7 and list(mix) == sorted(mix)
     # Only u2-1 in 03-01's window is left for user 2 by 03-30; none by 03-31.
     assert _user_row(users, 2, "2024-03-30").top_category_30d == "shoes"
     gone = _user_row(users, 2, "2024-03-31")
     assert pd.isna(gone.top_category_30d) and pd.isna(gone.top_category_share_30d)
     assert gone.distinct_categories_30d == 0
+    assert pd.isna(gone.category_events_30d)
 
 
 def test_sessions_duration_and_device_share(users: pd.DataFrame) -> None:

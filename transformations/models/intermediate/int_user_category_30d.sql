@@ -102,7 +102,12 @@ select
         struct_pack(events := windowed.events, category_order := alphabetical.category_order)
     ) as top_category,
     max(windowed.events) / sum(windowed.events) as top_category_share,
-    count(*) as distinct_categories
+    count(*) as distinct_categories,
+    -- The whole mix, as a JSON object of counts keyed by category (alphabetical): a
+    -- taste for every category, not only the top one, for any number of categories.
+    cast(to_json(map_from_entries(
+        list(struct_pack(k := windowed.category, v := windowed.events) order by windowed.category)
+    )) as varchar) as category_events
 from windowed
 inner join alphabetical using (category)
 group by windowed.user_id, windowed.snapshot_date

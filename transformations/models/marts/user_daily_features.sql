@@ -109,6 +109,7 @@ select
     cast(categories.top_category as varchar) as top_category_30d,
     cast(categories.top_category_share as double) as top_category_share_30d,
     cast(coalesce(categories.distinct_categories, 0) as bigint) as distinct_categories_30d,
+    categories.category_events as category_events_30d,
     cast(
         features.session_seconds_30d / nullif(features.sessions_30d, 0) as double
     ) as mean_session_seconds_30d,
