@@ -8,7 +8,6 @@ module.
 from __future__ import annotations
 
 import json
-
 from datetime import UTC, date, datetime
 from pathlib import Path
 

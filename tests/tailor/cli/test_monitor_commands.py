@@ -96,7 +96,7 @@ def test_a_shifted_device_mix_is_an_alert_on_the_affected_inputs_only(flow, drif
     for name in AFFECTED:
         assert control.feature_psi[name] < 0.1, (name, control.feature_psi)
         assert shifted.feature_psi[name] >= 0.25, (name, shifted.feature_psi)
-    assert LIVE_SESSION <= judged
+    assert judged >= LIVE_SESSION
     untouched = judged - AFFECTED - CALENDAR - LIVE_SESSION
     assert {n: v for n, v in shifted.feature_psi.items() if n in untouched and v >= 0.1} == {}
     assert shifted.status == "alert"
