@@ -34,7 +34,10 @@ class OnlineFeatures:
     """Reads one user's features per request; category popularity is shared and cached.
 
     Feast does not apply a view's TTL on the online read path, so values older than
-    their view's TTL are blanked here and the view is reported stale. Popularity
+    their view's TTL are blanked here. A batch view that old means the pipeline stalled,
+    so it is reported stale; a push-fed (session) view that old only means the user has
+    not been active since, so it is blanked silently (the stream's health shows in its
+    lag and dead-letter metrics, not per user). Popularity
     changes once a day with the marts, so it is read at most once a minute.
 
     Reads run on a small pool and are waited for at most `budget_ms`; after
@@ -63,6 +66,7 @@ class OnlineFeatures:
         self._service = store.get_feature_service(service_name)
         on_demand = {view.name for view in store.list_on_demand_feature_views()}
         self._view_features: dict[str, tuple[float, list[str]]] = {}
+        self._push_fed: set[str] = set()
         for projection in self._service.feature_view_projections:
             if projection.name in on_demand:
                 continue
@@ -72,6 +76,8 @@ class OnlineFeatures:
                 ttl or float("inf"),
                 [feature.name for feature in projection.features],
             )
+            if view.stream_source is not None:
+                self._push_fed.add(projection.name)
         self._popularity_ttl = popularity_ttl_seconds
         self._popularity: dict[str, float] = {}
         self._popularity_read_at = float("-inf")
@@ -126,7 +132,8 @@ class OnlineFeatures:
         for view, (ttl, names) in self._view_features.items():
             written = max((raw.get(name + TIMESTAMP_SUFFIX, [0])[0] or 0) for name in names)
             if written and request_ts_s - written > ttl:
-                stale.append(view)
+                if view not in self._push_fed:
+                    stale.append(view)
                 values.update(dict.fromkeys(names))
         return UserFeatures(values, stale)
 

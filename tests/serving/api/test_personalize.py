@@ -188,6 +188,10 @@ def test_features_older_than_their_ttl_are_treated_as_missing(api, flow):
     assert "stale_features:user_behavior" in decision["degraded"]
     assert decision["signals"]["top_category_30d"] is None
     assert decision["cold_start"] is True
+    # The user's session snapshot (materialized from the replayed history) is as old:
+    # blanked too, but that means an inactive user, not a stalled pipeline.
+    assert decision["signals"]["cart_items"] is None
+    assert "stale_features:session_activity" not in decision["degraded"]
 
 
 def test_without_a_model_decisions_degrade_but_succeed(flow, tmp_path):
