@@ -147,8 +147,10 @@ class ResponseModelSettings(BaseModel):
     """The response model: per candidate, the chance of a click and of a conversion,
     learned from the decision log and its outcomes (`tailor train-response`)."""
 
+    # The demo's simulated week logs about 65 conversions with a feature vector; fewer
+    # than 50 leave the conversion model nothing to split on.
     min_conversions: int = Field(
-        100,
+        50,
         ge=1,
         description="Conversions the logged decisions must hold before a response model "
         "is trained; below it the predictive signal stays the propensity model's.",
