@@ -137,15 +137,16 @@ def paired_change(
     """The same visits with the same luck (common random numbers) under both policies:
     the paired t interval of the per-visit difference is far narrower than comparing
     two independent rates."""
+    import numpy as np
     from scipy import stats
 
-    result = stats.ttest_rel(after, before)
+    result = stats.ttest_rel(np.asarray(after, dtype=float), np.asarray(before, dtype=float))
     interval = result.confidence_interval(confidence_level=1 - alpha)
     return ConversionChange(
         group,
         len(before),
-        sum(before) / len(before),
-        sum(after) / len(after),
+        float(np.mean(before)),
+        float(np.mean(after)),
         float(interval.low),
         float(interval.high),
     )

@@ -1,6 +1,6 @@
-"""The response model in the decision path, on the demo's flow: the demo trained it from
-its simulated week, so the engine scores each candidate with it and explains each; a
-published model that cannot be read degrades to the propensity fallback, never fails."""
+"""The response model in the decision path, on the demo's flow: trained here from the
+flow's simulated week, it scores each candidate and explains each; a published model
+that cannot be read degrades to the propensity fallback, never fails."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from pipelines.training.response.train import train_response_model
 from serving.decision.placements import Placement
 from serving.decision.schemas import DecisionBody, PersonalizeRequest
 from serving.wiring import build_services
@@ -20,7 +21,7 @@ from tailor.core.response_artifact import (
     response_models_dir,
 )
 from tailor.core.settings import TailorSettings
-from tests.support.flow import Flow
+from tests.support.flow import CLOCK_START, Flow
 
 USER = 15  # a known user of the flow's generated history
 
@@ -47,10 +48,19 @@ def _logit(p: float) -> float:
     return math.log(p / (1 - p))
 
 
-def test_the_response_model_scores_and_explains_each_candidate(flow: Flow):
-    settings = flow.settings(serving={"explain_top_features": 1000})
-    assert has_response_model(flow.models_dir), "the demo's closed loop trains one"
-    model = load_response_model(flow.models_dir)
+@pytest.fixture(scope="module")
+def response_models(flow: Flow, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The flow's propensity model, and a response model learned from its logged week."""
+    models = _models_without_response(flow, tmp_path_factory.mktemp("response"))
+    settings = flow.settings(models_dir=models, response_model={"min_conversions": 10})
+    train_response_model(settings, end=CLOCK_START)
+    return models
+
+
+def test_the_response_model_scores_and_explains_each_candidate(flow: Flow, response_models):
+    settings = flow.settings(models_dir=response_models, serving={"explain_top_features": 1000})
+    assert has_response_model(response_models)
+    model = load_response_model(response_models)
     decision, placement = _decide(settings, explain=True)
     assert decision.personalized and decision.degraded == []
     assert decision.response_model_version == model.version

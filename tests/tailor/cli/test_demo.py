@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 import pyarrow.parquet as pq
+import pytest
 
 from tailor.cli.demo import UNKNOWN_USER, sample_decisions
 from tests.support.flow import FLOW_USERS
@@ -57,3 +58,23 @@ def test_demo_judges_its_shadow_arm_from_the_explored_week(flow):
     assert decisions > 1000 and 0 < agreement < 100
     assert low <= lift <= high
     assert float(report[6]) == 100.0  # the demo's champion explores every variant
+
+
+def test_demo_closes_the_loop_on_the_same_visits(flow):
+    """A response model learns from the simulated week, which runs again with it: the
+    second week's decisions go to their own database, and each row of the printed
+    table is a paired comparison whose interval holds its change."""
+    assert re.search(r"trained response model \S+ on [\d,]+ logged decisions", flow.output)
+    assert re.search(r"held-out click auc 0\.\d+ \(ipw 0\.\d+\); conversion auc", flow.output)
+    rows = re.findall(
+        r"(all visits|arm \w+)\s+│\s+([\d,]+)\s+│\s+(0\.\d+)\s+│\s+(0\.\d+)\s+│\s+([+-]0\.\d+)"
+        r"\s+│\s+\[([+-]0\.\d+), ([+-]0\.\d+)\]",
+        flow.output,
+    )
+    groups = {row[0]: row for row in rows}
+    assert {"all visits", "arm champion", "arm rules_only", "arm random"} <= set(groups), rows
+    for _, _, before, after, change, low, high in rows:
+        assert float(after) - float(before) == pytest.approx(float(change), abs=1e-4)
+        assert float(low) <= float(change) <= float(high)
+    assert int(groups["all visits"][1].replace(",", "")) == 7 * 1500
+    assert (flow.data_dir / "demo_closed_loop.db").is_file()
