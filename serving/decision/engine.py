@@ -257,19 +257,16 @@ class DecisionEngine:
             gathered.propensity = gathered.percentile = gathered.explanation = None
 
     def _respond(
-        self,
-        request: PersonalizeRequest,
-        snapshot: ConfigSnapshot,
-        gathered: Gathered,
-        model: ModelArtifact | None,
+        self, request: PersonalizeRequest, snapshot: ConfigSnapshot, gathered: Gathered
     ) -> None:
-        """The response model scores every candidate of a personal decision whose arm
-        uses models (`model` is None for an arm without one, or with the propensity
-        model gone); otherwise the propensity fallback scores them."""
+        """The response model refines the predictive signal of a decision the
+        propensity model scored: it learned from such decisions' logged features. An
+        arm without a model, or a propensity model gone or failing, leaves the signal
+        out as before."""
         if self.response_unavailable:
             gathered.degraded.append("response_model_unavailable")
         response = self.response_model
-        if response is None or model is None or not gathered.features:
+        if response is None or gathered.percentile is None:
             return
         placement = snapshot.placements.config.placements[request.placement]
         user = user_signals(gathered.features, gathered.percentile)
@@ -335,7 +332,7 @@ class DecisionEngine:
         if read:
             self._read_features(request, snapshot, gathered)
             self._score(gathered, model)
-            self._respond(request, snapshot, gathered, model)
+            self._respond(request, snapshot, gathered)
         facts = DecisionFacts(
             user_id=request.user_id,
             placement=request.placement,
@@ -523,10 +520,10 @@ class DecisionEngine:
         copy = dataclasses.replace(gathered, degraded=[])
         if model is not gathered.model:
             copy.propensity = copy.percentile = copy.explanation = None
-            if model is None:  # an arm without models uses the response model neither
-                copy.response = None
             if gathered.personal:
                 self._score(copy, model)
+            if copy.percentile is None:  # see `_respond`
+                copy.response = None
         return self._gathered(request, snapshot, copy, model, read=False)
 
     # -- experiments -----------------------------------------------------------------

@@ -178,9 +178,6 @@ class ResponseModelSettings(BaseModel):
     early_stopping_rounds: int = Field(30, ge=1)
     seed: int = 7
     num_threads: int = Field(1, ge=1, le=64, description="LightGBM threads while training.")
-    explain_top_features: int = Field(
-        5, ge=1, le=100, description="Contributions per candidate when a request asks for them."
-    )
 
 
 class RetrainingSettings(BaseModel):

@@ -5,21 +5,25 @@ that cannot be read degrades to the propensity fallback, never fails."""
 from __future__ import annotations
 
 import math
+from datetime import datetime
 from pathlib import Path
 
 import numpy as np
 import pytest
+from sqlalchemy import select
 
 from pipelines.training.response.train import train_response_model
 from serving.decision.placements import Placement
 from serving.decision.schemas import DecisionBody, PersonalizeRequest
 from serving.wiring import build_services
+from tailor.core.database.engine import open_database
+from tailor.core.database.schema import decisions
 from tailor.core.model_artifact import LATEST
 from tailor.core.response_artifact import (
-    has_response_model,
     load_response_model,
     response_models_dir,
 )
+from tailor.core.response_features import CandidateVariant, candidate_rows, response_context
 from tailor.core.settings import TailorSettings
 from tests.support.flow import CLOCK_START, Flow
 
@@ -57,30 +61,58 @@ def response_models(flow: Flow, tmp_path_factory: pytest.TempPathFactory) -> Pat
     return models
 
 
+def _logged(settings: TailorSettings, decision_id: str) -> tuple[dict, datetime]:
+    database = open_database(settings.decision_database_url)
+    try:
+        with database.connect() as connection:
+            row = connection.execute(
+                select(decisions.c.features, decisions.c.created_at).where(
+                    decisions.c.decision_id == decision_id
+                )
+            ).one()
+    finally:
+        database.dispose()
+    return row.features, row.created_at
+
+
 def test_the_response_model_scores_and_explains_each_candidate(flow: Flow, response_models):
-    settings = flow.settings(models_dir=response_models, serving={"explain_top_features": 1000})
-    assert has_response_model(response_models)
+    settings = flow.settings(models_dir=response_models)
     model = load_response_model(response_models)
     decision, placement = _decide(settings, explain=True)
     assert decision.personalized and decision.degraded == []
     assert decision.response_model_version == model.version
-    goals = {variant.id: variant.goal for variant in placement.variants}
+    # What the decision logged rebuilds its scores: training reads what serving computed.
+    features, decided_at = _logged(settings, decision.decision_id)
+    variants = [
+        CandidateVariant(v.id, v.category, tuple(v.tags), v.goal) for v in placement.variants
+    ]
+    context = response_context(features, decision.signals, "desktop", decided_at.hour)
+    rows = candidate_rows(model.schema, context, variants)
+    columns = model.schema.columns
     conversion_scores = set()
-    for candidate in decision.candidates:
+    for index, variant in enumerate(placement.variants):
+        (candidate,) = [c for c in decision.candidates if c.variant_id == variant.id]
         assert candidate.predictive_source == f"response:{model.version}"
         response = candidate.response
         assert response is not None and response.explanation is not None
-        target = "click" if goals[candidate.variant_id] == "engagement" else "conversion"
+        target = "click" if variant.goal == "engagement" else "conversion"
         assert response.target == target
         probability = getattr(response, f"{target}_probability")
+        assert probability == pytest.approx(model.predict(rows[index : index + 1], target)[0])
         # The component is the target's probability on the model's percentile scale...
         quantiles = model.metadata["quantiles"][target]
         expected = np.interp(probability, quantiles, np.linspace(0, 1, len(quantiles)))
         assert candidate.components.predictive == pytest.approx(expected)
-        # ...and the contributions (all of them, here) add up to its log-odds.
+        # ...explained by its largest contributions, which with the rest add up to its
+        # log-odds.
+        contributions = model.contributions(rows[index : index + 1], target)[0]
+        assert contributions.sum() == pytest.approx(_logit(probability), abs=1e-6)
         explanation = response.explanation
-        total = explanation.bias + sum(c.contribution for c in explanation.top_contributions)
-        assert total == pytest.approx(_logit(probability), abs=1e-6)
+        assert explanation.bias == pytest.approx(contributions[-1])
+        listed = {c.feature: c.contribution for c in explanation.top_contributions}
+        largest = sorted(range(len(columns)), key=lambda i: -abs(contributions[i]))
+        assert list(listed) == [columns[i] for i in largest[: len(listed)]]
+        assert len(listed) == settings.serving.explain_top_features
         if target == "conversion":
             conversion_scores.add(round(candidate.components.predictive, 9))
     # Unlike the propensity fallback, which gives every conversion variant one value.
