@@ -55,7 +55,7 @@ def _logit(p: float) -> float:
 @pytest.fixture(scope="module")
 def response_models(flow: Flow, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The flow's propensity model, and a response model learned from its logged week."""
-    models = _models_without_response(flow, tmp_path_factory.mktemp("response"))
+    models = flow.propensity_models(tmp_path_factory.mktemp("response"))
     settings = flow.settings(models_dir=models, response_model={"min_conversions": 10})
     train_response_model(settings, end=CLOCK_START)
     return models
@@ -121,14 +121,6 @@ def test_the_response_model_scores_and_explains_each_candidate(flow: Flow, respo
     assert all(c.response and c.response.explanation is None for c in plain.candidates)
 
 
-def _models_without_response(flow: Flow, home: Path) -> Path:
-    """The flow's propensity model, and no response model beside it."""
-    models = home / "models"
-    models.mkdir()
-    (models / LATEST).symlink_to((flow.models_dir / LATEST).resolve(), target_is_directory=True)
-    return models
-
-
 def _falls_back(decision: DecisionBody) -> None:
     conversion = [
         c
@@ -144,14 +136,14 @@ def _falls_back(decision: DecisionBody) -> None:
 
 
 def test_without_a_response_model_the_propensity_fallback_scores(flow: Flow, tmp_path: Path):
-    models = _models_without_response(flow, tmp_path)
+    models = flow.propensity_models(tmp_path)
     decision, _ = _decide(flow.settings(models_dir=models), explain=True)
     _falls_back(decision)
     assert decision.degraded == []  # never trained: the fallback is the design
 
 
 def test_a_broken_response_model_degrades_to_the_fallback(flow: Flow, tmp_path: Path):
-    models = _models_without_response(flow, tmp_path)
+    models = flow.propensity_models(tmp_path)
     broken = response_models_dir(models) / "v1"
     broken.mkdir(parents=True)
     (broken / "metadata.json").write_text("{not json")
