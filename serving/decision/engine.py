@@ -262,11 +262,13 @@ class DecisionEngine:
         """The response model refines the predictive signal of a decision the
         propensity model scored: it learned from such decisions' logged features. An
         arm without a model, or a propensity model gone or failing, leaves the signal
-        out as before."""
+        out as before, and so does a placement it did not learn from."""
         if self.response_unavailable:
             gathered.degraded.append("response_model_unavailable")
         response = self.response_model
         if response is None or gathered.percentile is None:
+            return
+        if request.placement not in response.placements:
             return
         placement = snapshot.placements.config.placements[request.placement]
         user = user_signals(gathered.features, gathered.percentile)

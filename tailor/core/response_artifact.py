@@ -54,6 +54,12 @@ class ResponseModel:
     def schema(self) -> CandidateSchema:
         return CandidateSchema.from_dict(self.metadata["schema"])
 
+    @property
+    def placements(self) -> frozenset[str]:
+        """The placements it learned from: its percentile tables hold their candidates,
+        and another placement's variants would be guesses."""
+        return frozenset(self.metadata["placements"])
+
     def predict(self, rows: np.ndarray, target: Target) -> np.ndarray:
         """Probabilities of `target` for rows in `schema.columns` order, one call."""
         return self.boosters[target].predict(rows, num_threads=1)
@@ -104,6 +110,8 @@ def load_response_model(models_dir: Path, version: str = LATEST) -> ResponseMode
             name: lgb.Booster(model_file=str(folder / f"{name}.txt")) for name in TARGETS
         }
         CandidateSchema.from_dict(metadata["schema"])
+        if not isinstance(metadata["placements"], list):
+            raise ValueError("placements must be a list")
         for name in TARGETS:
             if len(metadata["quantiles"][name]) < 2:
                 raise ValueError(f"quantiles.{name} needs at least 2 values")

@@ -198,6 +198,7 @@ def test_reweighting_recovers_the_truth_the_biased_policy_hides(simulated_log):
     assert metadata["version"] == "unweighted"  # `latest` follows the newest
     assert metadata["counts"]["decisions"] == DECISIONS
     assert metadata["weight_clip"] == 1.0
+    assert metadata["placements"] == ["banner"]
     assert set(metadata["metrics"]) == {"click", "conversion"}
     assert not math.isnan(weighted.metrics["click"]["auc"])
 

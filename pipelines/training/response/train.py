@@ -145,6 +145,7 @@ def train_response_model(
             f"response_model.min_conversions is {config.min_conversions}"
         )
     data = training_set(logged, config.weight_clip)
+    catalogue = variant_catalogue(logged)
     count = len(logged)
     test_start = count - math.ceil(count * config.test_fraction)
     valid_start = test_start - math.ceil(count * config.valid_fraction)
@@ -173,6 +174,7 @@ def train_response_model(
         "kind": "response",
         "created_at": started.isoformat(),
         "schema": data.schema.to_dict(),
+        "placements": sorted(catalogue),
         "features": columns,
         "training_window": {"start": start.isoformat(), "end": end.isoformat()},
         "counts": {
@@ -187,9 +189,7 @@ def train_response_model(
         "weight_clip": config.weight_clip,
         "clipped_share": float(np.mean(data.weights >= config.weight_clip)),
         "best_iteration": {target: boosters[target].best_iteration for target in TARGETS},
-        "quantiles": _quantiles(
-            boosters, data.schema, logged[test_start:], variant_catalogue(logged)
-        ),
+        "quantiles": _quantiles(boosters, data.schema, logged[test_start:], catalogue),
     }
     path = save_response_model(settings.models_dir, version, boosters, metadata)
     return ResponseTrainingResult(

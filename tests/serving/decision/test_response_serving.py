@@ -30,20 +30,22 @@ from tests.support.flow import CLOCK_START, Flow
 USER = 15  # a known user of the flow's generated history
 
 
-def _decide(settings: TailorSettings, explain: bool) -> tuple[DecisionBody, Placement]:
+def _decide(
+    settings: TailorSettings, explain: bool, placement: str = "homepage_banner"
+) -> tuple[DecisionBody, Placement]:
     services = build_services(settings)
     try:
         snapshot = services.engine.config.current
         request = PersonalizeRequest.model_validate(
             {
                 "user_id": USER,
-                "placement": "homepage_banner",
+                "placement": placement,
                 "context": {"device": "desktop", "country": "DE", "page": "home"},
                 "explain_candidates": explain,
             }
         )
         decision = services.engine.decide(request, snapshot)
-        return decision, snapshot.placements.config.placements["homepage_banner"]
+        return decision, snapshot.placements.config.placements[placement]
     finally:
         services.close()
 
@@ -119,6 +121,15 @@ def test_the_response_model_scores_and_explains_each_candidate(flow: Flow, respo
     assert len(conversion_scores) > 1
     plain, _ = _decide(settings, explain=False)
     assert all(c.response and c.response.explanation is None for c in plain.candidates)
+
+
+def test_a_placement_the_log_never_showed_keeps_the_fallback(flow: Flow, response_models):
+    assert load_response_model(response_models).placements == {"homepage_banner"}
+    decision, _ = _decide(
+        flow.settings(models_dir=response_models), explain=True, placement="product_page_recs"
+    )
+    _falls_back(decision)
+    assert decision.degraded == []
 
 
 def _falls_back(decision: DecisionBody) -> None:
