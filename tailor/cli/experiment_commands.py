@@ -6,6 +6,7 @@ from __future__ import annotations
 import random
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, Annotated
 
@@ -167,6 +168,19 @@ def report(key: Annotated[str, typer.Argument(help="The experiment's key.")]) ->
     print_results(experiment_report(load_settings(), key))
 
 
+@dataclass
+class VisitTrace:
+    """Per visit, in order: the arm that decided it and whether it converted. Two runs
+    with the same seed and dates visit alike, so their traces pair visit by visit."""
+
+    arms: list[str | None] = field(default_factory=list)
+    decision_ids: list[str] = field(default_factory=list)
+    converted_ids: set[str] = field(default_factory=set)
+
+    def converted(self) -> list[bool]:
+        return [decision_id in self.converted_ids for decision_id in self.decision_ids]
+
+
 def run_simulation(
     settings: TailorSettings,
     placement: str,
@@ -174,14 +188,17 @@ def run_simulation(
     days: int,
     visits_per_day: int,
     seed: int,
+    trace: VisitTrace | None = None,
 ) -> SimulationReport:
     """The composition the API makes, in-process: the real engine (its clock set to each
-    visit) decides, and the outcomes go to the same outcome log the API feeds."""
+    visit) decides, and the outcomes go to the same outcome log the API feeds; `trace`
+    collects each visit's arm and conversion."""
     from pipelines.generator.response import ShownVariant
     from pipelines.simulation import Visit, simulate
     from serving.decision.schemas import PersonalizeRequest, RequestContextBody
     from serving.wiring import build_services
     from tailor.core.clock import ManualClock
+    from tailor.core.outcome import Outcome
 
     clock = ManualClock(start)
     services = build_services(settings, clock=clock, rng=random.Random(seed), inline_shadows=True)
@@ -203,9 +220,17 @@ def run_simulation(
         )
         decision = engine.decide(request, snapshot)
         variant = config.variant(decision.variant.id)
+        if trace is not None:
+            trace.arms.append(decision.experiment.arm if decision.experiment else None)
+            trace.decision_ids.append(decision.decision_id)
         return ShownVariant(
             decision.decision_id, variant.id, variant.category, variant.tags, variant.goal
         )
+
+    def record(outcome: Outcome) -> None:
+        if trace is not None and outcome.type == "conversion":
+            trace.converted_ids.add(outcome.decision_id)
+        services.outcome_log.record(outcome)
 
     try:
         with console.status("simulating") as status:
@@ -216,7 +241,7 @@ def run_simulation(
                 visits_per_day=visits_per_day,
                 seed=seed,
                 decide=decide,
-                record=services.outcome_log.record,
+                record=record,
                 on_day=lambda done: status.update(f"simulated {done}/{days} days"),
             )
     finally:

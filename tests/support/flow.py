@@ -41,6 +41,14 @@ class Flow:
     def models_dir(self) -> Path:
         return Path(self.env["TAILOR_MODELS_DIR"])
 
+    def propensity_models(self, home: Path) -> Path:
+        """A models folder under `home` holding the flow's propensity model and no
+        response model (the demo trains one from its simulated week)."""
+        models = home / "models"
+        models.mkdir()
+        (models / "latest").symlink_to((self.models_dir / "latest").resolve())
+        return models
+
     def settings(self, **overrides: Any) -> TailorSettings:
         """The settings the flow's commands ran with, for in-process checks."""
         values: dict[str, Any] = {

@@ -89,3 +89,18 @@ def test_weights_change_the_ranking_and_scores_add_up():
         }
     )
     assert rank_candidates(contextual_only, fan, FACTS, {})[0].variant.id == "toys"
+
+
+def test_the_response_models_scores_replace_the_propensity_per_candidate():
+    """Each candidate's own predictive value, not one per user turned by the goal; a
+    variant the model did not score gives up the signal's weight."""
+    fan = UserSignals(top_category="books", top_category_share=0.9, propensity_percentile=0.5)
+    predictive = {"generic": 0.2, "toys": 0.95}
+    ranked = {c.variant.id: c for c in rank_candidates(PLACEMENT, fan, FACTS, {}, predictive)}
+    assert ranked["toys"].components["predictive"] == 0.95
+    assert ranked["generic"].components["predictive"] == 0.2
+    assert ranked["books"].components["predictive"] is None
+    books = ranked["books"].components
+    assert ranked["books"].score == pytest.approx((0.5 * books["behavioral"] + 0.2 * NEUTRAL) / 0.7)
+    fallback = {c.variant.id: c for c in rank_candidates(PLACEMENT, fan, FACTS, {})}
+    assert fallback["toys"].components["predictive"] == fallback["books"].components["predictive"]

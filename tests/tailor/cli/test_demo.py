@@ -5,22 +5,24 @@ from __future__ import annotations
 import re
 
 import pyarrow.parquet as pq
+import pytest
 
 from tailor.cli.demo import UNKNOWN_USER, sample_decisions
 from tests.support.flow import FLOW_USERS
 
 
 def test_demo_runs_every_step_and_prints_decisions(flow):
-    for step in ("1/7 generate", "2/7 transform", "3/7 apply", "4/7 materialize", "5/7 train"):
+    for step in ("1/8 generate", "2/8 transform", "3/8 apply", "4/8 materialize", "5/8 train"):
         assert step in flow.output, flow.output
     assert re.search(r"generated [\d,]+ events in [\d,]+ sessions of 2,500 users", flow.output)
     assert "Sample decisions" in flow.output
     assert re.search(r"test auc 0\.\d+, pr_auc 0\.\d+, logloss 0\.\d+", flow.output)
 
 
-def test_demo_decisions_differ_by_behavior(flow):
-    """The samples the demo prints, decided again in-process on the flow's store."""
-    samples = sample_decisions(flow.settings())
+def test_demo_decisions_differ_by_behavior(flow, tmp_path):
+    """The samples the demo prints, decided again in-process on the flow's store with
+    the model it had then (the closed loop adds a response model later)."""
+    samples = sample_decisions(flow.settings(models_dir=flow.propensity_models(tmp_path)))
     banner = [s for s in samples if s.placement == "homepage_banner"]
     assert len({s.variant for s in banner}) >= 2, banner
     known = [s for s in banner if s.user_id != UNKNOWN_USER]
@@ -57,3 +59,24 @@ def test_demo_judges_its_shadow_arm_from_the_explored_week(flow):
     assert decisions > 1000 and 0 < agreement < 100
     assert low <= lift <= high
     assert float(report[6]) == 100.0  # the demo's champion explores every variant
+
+
+def test_demo_closes_the_loop_on_the_same_visits(flow):
+    """A response model learns from the simulated week, which runs again with it: the
+    second week's decisions go to their own database, and each row of the printed
+    table is a paired comparison whose interval holds its change."""
+    assert re.search(r"trained response model \S+ on [\d,]+ logged decisions", flow.output)
+    assert re.search(r"held-out click auc 0\.\d+ \(ipw 0\.\d+\); conversion auc", flow.output)
+    rows = re.findall(
+        r"(all visits|arm \w+)\s+│\s+([\d,]+)\s+│\s+(0\.\d+)\s+│\s+(0\.\d+)\s+│\s+([+-]0\.\d+)"
+        r"\s+│\s+\[([+-]0\.\d+), ([+-]0\.\d+)\]",
+        flow.output,
+    )
+    groups = {row[0]: row for row in rows}
+    assert {"all visits", "arm champion", "arm rules_only", "arm random"} <= set(groups), rows
+    for _, _, before, after, change, low, high in rows:
+        assert float(after) - float(before) == pytest.approx(float(change), abs=2e-4)
+        assert float(low) <= float(change) <= float(high)
+    assert int(groups["all visits"][1].replace(",", "")) == 7 * 1500
+    assert (flow.data_dir / "demo_closed_loop.db").is_file()
+    assert re.search(r"closed loop: [\d.]+ s", flow.output)
