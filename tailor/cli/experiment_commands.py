@@ -4,7 +4,7 @@ decision database, and a simulated week of visits decided by the real engine."""
 from __future__ import annotations
 
 import random
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, Annotated
@@ -19,9 +19,11 @@ from tailor.core.settings import TailorSettings
 if TYPE_CHECKING:
     from sqlalchemy import Engine
 
-    from pipelines.simulation import SimulationReport
+    from pipelines.simulation import SimulationReport, Visit
     from serving.decision.placements import ExperimentPlan, LoadedPlacements, Placement
+    from serving.decision.schemas import DecisionBody
     from serving.experiments.results import ExperimentResults
+    from tailor.core.outcome import Outcome
 
 experiments = typer.Typer(help="Experiments: what runs, and its results.", no_args_is_help=True)
 app.add_typer(experiments, name="experiments")
@@ -174,11 +176,16 @@ def run_simulation(
     days: int,
     visits_per_day: int,
     seed: int,
+    *,
+    on_decision: Callable[[Visit, DecisionBody], None] | None = None,
+    on_outcome: Callable[[Outcome], None] | None = None,
 ) -> SimulationReport:
     """The composition the API makes, in-process: the real engine (its clock set to each
-    visit) decides, and the outcomes go to the same outcome log the API feeds."""
+    visit) decides, and the outcomes go to the same outcome log the API feeds.
+    `on_decision` and `on_outcome` see each decision and outcome as they happen (a
+    benchmark keeps them per visit)."""
     from pipelines.generator.response import ShownVariant
-    from pipelines.simulation import Visit, simulate
+    from pipelines.simulation import simulate
     from serving.decision.schemas import PersonalizeRequest, RequestContextBody
     from serving.wiring import build_services
     from tailor.core.clock import ManualClock
@@ -202,10 +209,17 @@ def run_simulation(
             context=RequestContextBody(device=visit.device, country=visit.country, page="home"),
         )
         decision = engine.decide(request, snapshot)
+        if on_decision is not None:
+            on_decision(visit, decision)
         variant = config.variant(decision.variant.id)
         return ShownVariant(
             decision.decision_id, variant.id, variant.category, variant.tags, variant.goal
         )
+
+    def record(outcome: Outcome) -> None:
+        services.outcome_log.record(outcome)
+        if on_outcome is not None:
+            on_outcome(outcome)
 
     try:
         with console.status("simulating") as status:
@@ -216,7 +230,7 @@ def run_simulation(
                 visits_per_day=visits_per_day,
                 seed=seed,
                 decide=decide,
-                record=services.outcome_log.record,
+                record=record,
                 on_day=lambda done: status.update(f"simulated {done}/{days} days"),
             )
     finally:
