@@ -427,19 +427,10 @@ def run_seed(
         print(f"seed {seed}: {name} in {runs[name].seconds:.0f} s")
     runs["oracle"] = oracle_run(settings, placement, start, days, visits_per_day, seed)
 
-    visits = log_run.visits
-    for name, run in runs.items():
-        same = [(v.user_id, v.moment) for v in run.visits] == [
-            (v.user_id, v.moment) for v in visits
-        ]
-        if not same:
-            raise RuntimeError(f"{name} saw other visits than the log: the seed must replay")
-    responses = ResponseModel(simulated_catalogue(settings.generator))
-    variants = log_run.variants
-    rows = (true_conversion(responses, placement, visit) for visit in visits)
-    truth = np.array([[row[variant] for variant in variants] for row in rows])
+    visits = same_visits({"log": log_run} | runs)
+    truth = truth_matrix(settings, placement, visits, log_run.variants)
     users = np.array([v.user_id for v in visits])
-    figures = policy_figures(runs, truth, users)
+    policies = policy_figures(runs, truth, users)
     return {
         "seed": seed,
         "visits": len(visits),
@@ -447,20 +438,53 @@ def run_seed(
         "most_popular_variant": popular,
         "response_model": response_model,
         "seconds": {"log_run": log_run.seconds} | {name: run.seconds for name, run in runs.items()},
-        **figures,
+        "policies": policies,
+        "oracle_share": {
+            "true_conversion": oracle_share(
+                {name: figures["true_conversion"] for name, figures in policies.items()}
+            ),
+            "sampled_conversion": oracle_share(
+                {name: figures["conversion"]["value"] for name, figures in policies.items()}
+            ),
+        },
         "off_policy": off_policy(settings, log_key, log_run, runs, truth),
     }
 
 
+def truth_matrix(
+    settings: TailorSettings, placement: Placement, visits: list[Visit], variants: tuple[str, ...]
+) -> np.ndarray:
+    """(visits, variants): each variant's true chance of converting each visit."""
+    responses = ResponseModel(simulated_catalogue(settings.generator))
+    rows = (true_conversion(responses, placement, visit) for visit in visits)
+    return np.array([[row[variant] for variant in variants] for row in rows])
+
+
+def same_visits(runs: dict[str, PolicyRun]) -> list[Visit]:
+    """The visits every run saw, checked to be the same (the seed replays them)."""
+    first = next(iter(runs.values()))
+    seen = [(v.user_id, v.moment) for v in first.visits]
+    for name, run in runs.items():
+        if [(v.user_id, v.moment) for v in run.visits] != seen:
+            raise RuntimeError(f"{name} saw other visits: the seed must replay them")
+    return first.visits
+
+
 def policy_figures(
-    runs: dict[str, PolicyRun], truth: np.ndarray, users: np.ndarray
+    runs: dict[str, PolicyRun], truth: np.ndarray, users: np.ndarray, baseline: str = BASELINE
 ) -> dict[str, Any]:
+    """Per policy: each metric with its interval, the true value, and the paired lift
+    of each metric and of the true value over `baseline`."""
     arrays = {name: run.per_visit() for name, run in runs.items()}
-    targets = {name: np.array(run.target) for name, run in runs.items()}
-    true_per_visit = {name: (target * truth).sum(axis=1) for name, target in targets.items()}
+    true_per_visit = {
+        name: (np.array(run.target) * truth).sum(axis=1) for name, run in runs.items()
+    }
+    impressions = arrays[baseline]["impression"]
+    if any((values["impression"] != impressions).any() for values in arrays.values()):
+        raise RuntimeError("impressions differ between policies: the common numbers broke")
     ones = np.ones(len(users))
     policies: dict[str, Any] = {}
-    for name in POLICIES:
+    for name in runs:
         figures: dict[str, Any] = {}
         for metric in METRICS:
             numerator, denominator = metric_parts(arrays[name], metric)
@@ -468,35 +492,21 @@ def policy_figures(
                 RatioSample(_per_user(users, numerator), _per_user(users, denominator))
             )
         figures["true_conversion"] = float(true_per_visit[name].mean())
-        if name != BASELINE:
-            figures["lift_over_rules_only"] = {
+        if name != baseline:
+            figures[f"lift_over_{baseline}"] = {
                 metric: paired_lift(
                     users,
                     metric_parts(arrays[name], metric)[0],
-                    metric_parts(arrays[BASELINE], metric)[0],
-                    metric_parts(arrays[BASELINE], metric)[1],
+                    *metric_parts(arrays[baseline], metric),
                 )
                 for metric in METRICS
             } | {
                 "true_conversion": paired_lift(
-                    users, true_per_visit[name], true_per_visit[BASELINE], ones
+                    users, true_per_visit[name], true_per_visit[baseline], ones
                 )
             }
         policies[name] = figures
-    impressions = {name: arrays[name]["impression"] for name in POLICIES}
-    if any((impressions[name] != impressions[BASELINE]).any() for name in POLICIES):
-        raise RuntimeError("impressions differ between policies: the common numbers broke")
-    return {
-        "policies": policies,
-        "oracle_share": {
-            "true_conversion": oracle_share(
-                {name: policies[name]["true_conversion"] for name in POLICIES}
-            ),
-            "sampled_conversion": oracle_share(
-                {name: policies[name]["conversion"]["value"] for name in POLICIES}
-            ),
-        },
-    }
+    return policies
 
 
 def off_policy(
@@ -653,7 +663,7 @@ def main() -> None:
     )
     parser.add_argument("--users", type=int, default=2000, help="Generated users.")
     parser.add_argument("--history-days", type=int, default=40, help="Generated history.")
-    parser.add_argument("--days", type=int, default=3, help="Simulated days per seed.")
+    parser.add_argument("--days", type=int, default=2, help="Simulated days per seed.")
     parser.add_argument("--visits-per-day", type=int, default=2000)
     args = parser.parse_args()
     seeds = args.seed or [1, 2]
@@ -665,6 +675,9 @@ def main() -> None:
             models_dir=home / "models",
             clock_start=CLOCK_START,
             generator={"users": args.users, "days": args.history_days},
+            # A read that times out on a busy machine would decide without features, and
+            # the policies would no longer see the same visits alike.
+            serving={"feature_budget_ms": 10_000},
         )
         pipeline_seconds = build_world(settings)
         end = data_end(settings)
