@@ -678,6 +678,8 @@ def main() -> None:
             # A read that times out on a busy machine would decide without features, and
             # the policies would no longer see the same visits alike.
             serving={"feature_budget_ms": 10_000},
+            # Likewise an assignment lookup: the policy's arm would give way to the champion.
+            decisions={"lookup_budget_ms": 10_000},
         )
         pipeline_seconds = build_world(settings)
         end = data_end(settings)
