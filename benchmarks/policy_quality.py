@@ -320,17 +320,22 @@ def banner_variant_ids(settings: TailorSettings) -> tuple[str, ...]:
     return tuple(v.id for v in banner(settings).variants)
 
 
-def train_response_hook(settings: TailorSettings) -> str:
+def train_response_hook(settings: TailorSettings, end: datetime) -> str:
     """Between the log run and the evaluation runs: the per-variant response model,
-    trained from the logged week and installed beside the propensity model, so the
-    champion of the evaluation runs is whatever models are installed then. Its trainer
-    (`pipelines.training.response`) is another piece of work; until it is installed the
-    champion is the propensity model alone."""
+    trained from the explored log (every decision before `end`, the log's end: the
+    simulator posts every outcome at once) and installed beside the propensity model,
+    so the champion of the evaluation runs is whatever models are installed then. Too
+    few conversions leave the propensity model alone, and the result says so."""
+    from pipelines.training.response.train import NotEnoughOutcomes, train_response_model
+
     try:
-        from pipelines.training import response  # noqa: F401
-    except ImportError:
-        return "not installed: the champion is the propensity model with rules and weights"
-    return "installed but not wired into this benchmark yet"
+        result = train_response_model(settings, end=end)
+    except NotEnoughOutcomes as error:
+        return f"not trained ({error}): the champion is the propensity model"
+    return (
+        f"trained {result.version} on {result.decisions:,} decisions "
+        f"({result.conversions:,} conversions); held-out {result.metrics}"
+    )
 
 
 # -- statistics ------------------------------------------------------------------------
@@ -415,7 +420,7 @@ def run_seed(
     log_run = engine_run(log_settings, start, days, visits_per_day, seed)
     print(f"seed {seed}: explored log of {len(log_run.visits):,} visits, {log_run.seconds:.0f} s")
 
-    response_model = train_response_hook(settings)
+    response_model = train_response_hook(settings, start + timedelta(days=days))
     print(f"seed {seed}: response model: {response_model}")
 
     runs: dict[str, PolicyRun] = {}

@@ -33,6 +33,7 @@ from serving.persistence.trigger_spool import TriggerSpool
 from tailor.core.clock import Clock
 from tailor.core.database.engine import DatabaseUnavailable, database_engine, open_database
 from tailor.core.model_artifact import ModelNotFoundError, load_artifact
+from tailor.core.response_artifact import ResponseModel, has_response_model, load_response_model
 from tailor.core.settings import TailorSettings
 
 log = logging.getLogger(__name__)
@@ -113,6 +114,19 @@ def _online_features(
     return features
 
 
+def response_model(settings: TailorSettings) -> tuple[ResponseModel | None, bool]:
+    """The published response model, and whether one was published but cannot be
+    read. None was ever trained is the normal state below
+    `response_model.min_conversions`, so it is no degradation."""
+    if not has_response_model(settings.models_dir):
+        return None, False
+    try:
+        return load_response_model(settings.models_dir), False
+    except ModelNotFoundError as error:  # `latest` dangles, or its files are unusable
+        log.error("serving with the propensity fallback: %s", error)
+        return None, True
+
+
 def build_services(
     settings: TailorSettings,
     store: FeatureStore | None = None,
@@ -129,6 +143,7 @@ def build_services(
     except ModelNotFoundError as error:
         log.warning("serving without a model: %s", error)
         model = None
+    response, response_unavailable = response_model(settings)
     config = PlacementsHolder(
         placements_path(settings.serving.placements_file), DecisionEngine.symbols_for(model)
     )
@@ -174,6 +189,8 @@ def build_services(
         rng=rng,
         shadows=shadows,
         feature_log_sample_rate=decisions.feature_log_sample_rate,
+        response_model=response,
+        response_unavailable=response_unavailable,
     )
     return Services(
         engine,

@@ -27,6 +27,7 @@ from serving.decision.exploration import Distribution, draw, explored, served, u
 from serving.decision.features import FeatureStoreUnavailable, OnlineFeatures, UserFeatures
 from serving.decision.placements import ArmPlan, Placement
 from serving.decision.ports import ConsentList, ConsentUnknown, DecisionRecorder, TriggerRecorder
+from serving.decision.response_scoring import ResponseScores, score_candidates
 from serving.decision.rules.evaluation import CompiledRule, Evaluation, Verdict, evaluate
 from serving.decision.rules.resolution import APPLIED, Resolution, resolve
 from serving.decision.rules.symbols import DecisionFacts, SymbolTable
@@ -58,6 +59,7 @@ from serving.metrics import DECISION_SECONDS, DECISIONS, DEGRADED
 from tailor.core.clock import Clock, SystemClock
 from tailor.core.decision_record import DecisionRecord
 from tailor.core.model_artifact import ModelArtifact, ModelNotFoundError
+from tailor.core.response_artifact import ResponseModel
 
 log = logging.getLogger(__name__)
 
@@ -128,6 +130,7 @@ class Gathered:
     propensity: float | None = None
     percentile: float | None = None
     explanation: ModelExplanation | None = None
+    response: ResponseScores | None = None  # the response model's per-candidate scores
     degraded: list[str] = field(default_factory=list)
     values: dict[str, Any] = field(default_factory=dict)  # the rules' symbols
 
@@ -160,7 +163,12 @@ class DecisionEngine:
         rng: random.Random | None = None,
         shadows: ShadowRunner | None = None,
         feature_log_sample_rate: float = 1.0,
+        response_model: ResponseModel | None = None,
+        response_unavailable: bool = False,
     ) -> None:
+        """`response_model` scores each candidate's predictive signal (without one,
+        the propensity model's percentile does); `response_unavailable` says one was
+        published but could not be loaded, which every personal decision then names."""
         self.config = config
         self.features = features
         self.model = model  # replaced whole by `swap_model`; read it once per decision
@@ -176,6 +184,8 @@ class DecisionEngine:
         self.rng = rng or random.Random()
         self.shadows = shadows
         self.feature_log_sample_rate = feature_log_sample_rate
+        self.response_model = response_model
+        self.response_unavailable = response_unavailable
 
     @staticmethod
     def symbols_for(model: ModelArtifact | None) -> SymbolTable:
@@ -246,6 +256,37 @@ class DecisionEngine:
             gathered.degraded.append("model_failed")
             gathered.propensity = gathered.percentile = gathered.explanation = None
 
+    def _respond(
+        self,
+        request: PersonalizeRequest,
+        snapshot: ConfigSnapshot,
+        gathered: Gathered,
+        model: ModelArtifact | None,
+    ) -> None:
+        """The response model scores every candidate of a personal decision whose arm
+        uses models (`model` is None for an arm without one, or with the propensity
+        model gone); otherwise the propensity fallback scores them."""
+        if self.response_unavailable:
+            gathered.degraded.append("response_model_unavailable")
+        response = self.response_model
+        if response is None or model is None or not gathered.features:
+            return
+        placement = snapshot.placements.config.placements[request.placement]
+        user = user_signals(gathered.features, gathered.percentile)
+        try:
+            gathered.response = score_candidates(
+                response,
+                gathered.features,
+                signals_summary(gathered.features, user),
+                request.context.device,
+                gathered.moment.hour,
+                placement.variants,
+                self.explain_top_features if request.explain_candidates else None,
+            )
+        except Exception:
+            log.exception("response model %s failed to score", response.version)
+            gathered.degraded.append("response_model_failed")
+
     def _explain(self, row: np.ndarray, model: ModelArtifact) -> ModelExplanation:
         contributions = model.contributions(row)[0]
         names = model.features
@@ -294,6 +335,7 @@ class DecisionEngine:
         if read:
             self._read_features(request, snapshot, gathered)
             self._score(gathered, model)
+            self._respond(request, snapshot, gathered, model)
         facts = DecisionFacts(
             user_id=request.user_id,
             placement=request.placement,
@@ -321,7 +363,14 @@ class DecisionEngine:
         facts = RequestFacts(
             device=request.context.device, hour=gathered.moment.hour, page=request.context.page
         )
-        ranked = rank_candidates(placement, user, facts, gathered.popularity)
+        response = gathered.response
+        ranked = rank_candidates(
+            placement,
+            user,
+            facts,
+            gathered.popularity,
+            None if response is None else response.predictive,
+        )
         evaluations = []
         if gathered.consent:  # opted-out users get the default content: no rule runs
             names = set().union(*(rule.symbols for rule in rules))
@@ -474,6 +523,8 @@ class DecisionEngine:
         copy = dataclasses.replace(gathered, degraded=[])
         if model is not gathered.model:
             copy.propensity = copy.percentile = copy.explanation = None
+            if model is None:  # an arm without models uses the response model neither
+                copy.response = None
             if gathered.personal:
                 self._score(copy, model)
         return self._gathered(request, snapshot, copy, model, read=False)
@@ -584,6 +635,12 @@ class DecisionEngine:
     ) -> DecisionBody:
         resolution = choice.resolution
         chosen = resolution.winner.variant
+        response = gathered.response
+        fallback = (
+            f"propensity:{model.version}"
+            if model is not None and gathered.percentile is not None
+            else None
+        )
         fired_rules = [
             FiredRuleBody(
                 id=effect.rule.id,
@@ -614,6 +671,7 @@ class DecisionEngine:
                 content=chosen.content,
                 category=chosen.category,
                 tags=list(chosen.tags),
+                goal=chosen.goal,
             ),
             score=resolution.winner.score,
             personalized=gathered.personal,
@@ -629,6 +687,14 @@ class DecisionEngine:
                     decided_by=candidate.decided_by,
                     components=Components(**candidate.scored.components),
                     probability=distribution.get(candidate.variant.id, 0.0),
+                    predictive_source=(
+                        response.source
+                        if response is not None and candidate.variant.id in response.predictive
+                        else fallback
+                    ),
+                    response=(
+                        None if response is None else response.candidates.get(candidate.variant.id)
+                    ),
                 )
                 for candidate in resolution.candidates
             ],
@@ -644,6 +710,7 @@ class DecisionEngine:
             or self.features.is_cold_start(gathered.features),
             signals=signals_summary(gathered.features, choice.user),
             model_version=model.version if model else None,
+            response_model_version=None if response is None else response.version,
             config_version=snapshot.version,
             feature_service=self.feature_service,
             degraded=gathered.degraded,

@@ -56,6 +56,12 @@ class PersonalizeRequest(BaseModel):
         description="False: serve the default content and use no behavioral data "
         "(as for users on the opt-out list).",
     )
+    explain_candidates: bool = Field(
+        False,
+        strict=True,
+        description="True: each candidate scored by the response model carries its "
+        "feature contributions (`candidates[].response.explanation`).",
+    )
 
 
 class VariantBody(BaseModel):
@@ -63,6 +69,7 @@ class VariantBody(BaseModel):
     content: dict[str, Any]
     category: str | None
     tags: list[str]
+    goal: str = Field(description="conversion or engagement: what the variant is for.")
 
 
 class Components(BaseModel):
@@ -72,6 +79,34 @@ class Components(BaseModel):
         "did not give (device unknown)."
     )
     predictive: float | None = Field(description="None when the model is unavailable.")
+
+
+class ContributionBody(BaseModel):
+    feature: str
+    value: float | None
+    contribution: float = Field(description="SHAP value in log-odds (LightGBM pred_contrib).")
+
+
+class ModelExplanation(BaseModel):
+    bias: float = Field(
+        description="Expected log-odds; bias + all contributions = the model's score before "
+        "calibration, in log-odds (the propensity is that score calibrated)."
+    )
+    top_contributions: list[ContributionBody]
+
+
+class CandidateResponseBody(BaseModel):
+    """The response model's view of one candidate."""
+
+    click_probability: float
+    conversion_probability: float
+    target: str = Field(
+        description="The probability the predictive component scales: conversion for a "
+        "conversion variant, click for an engagement one."
+    )
+    explanation: ModelExplanation | None = Field(
+        None, description="Contributions to the target's log-odds, when the request asked."
+    )
 
 
 class CandidateBody(BaseModel):
@@ -92,20 +127,13 @@ class CandidateBody(BaseModel):
         description="The chance this variant was served: 1 for the only possible one, "
         "shares under exploration or a random arm, 0 when it could not serve."
     )
-
-
-class ContributionBody(BaseModel):
-    feature: str
-    value: float | None
-    contribution: float = Field(description="SHAP value in log-odds (LightGBM pred_contrib).")
-
-
-class ModelExplanation(BaseModel):
-    bias: float = Field(
-        description="Expected log-odds; bias + all contributions = the model's score before "
-        "calibration, in log-odds (the propensity is that score calibrated)."
+    predictive_source: str | None = Field(
+        None,
+        description="What scored `components.predictive`: `response:<version>` (the "
+        "response model, per candidate), `propensity:<version>` (the fallback: the "
+        "user's purchase propensity turned by the goal) or None.",
     )
-    top_contributions: list[ContributionBody]
+    response: CandidateResponseBody | None = None
 
 
 class FiredRuleBody(BaseModel):
@@ -160,6 +188,9 @@ class DecisionBody(BaseModel):
         description="The user facts behind the behavioral score (30-day taste, live session, cart)."
     )
     model_version: str | None
+    response_model_version: str | None = Field(
+        None, description="The response model that scored the candidates, if one did."
+    )
     config_version: str
     feature_service: str
     degraded: list[str] = Field(

@@ -6,6 +6,7 @@ replayed from its log and the explanation always adds up.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from serving.decision.placements import ContextFit, Placement, Variant
@@ -86,6 +87,8 @@ def contextual_score(fit: ContextFit, facts: RequestFacts) -> float | None:
 
 
 def predictive_score(variant: Variant, percentile: float | None) -> float | None:
+    """The propensity fallback: one number per user, turned by the variant's goal
+    (likely buyers suit conversion variants, the others engagement ones)."""
     if percentile is None:
         return None
     return percentile if variant.goal == "conversion" else 1.0 - percentile
@@ -105,15 +108,23 @@ def rank_candidates(
     user: UserSignals,
     facts: RequestFacts,
     category_popularity: dict[str, float],
+    predictive: Mapping[str, float] | None = None,
 ) -> list[ScoredCandidate]:
-    """Candidates best first; ties keep the order of the placement file."""
+    """Candidates best first; ties keep the order of the placement file. `predictive`
+    holds the response model's score per variant id when it scored this decision (a
+    variant it did not score gives up the signal's weight); without it, the propensity
+    fallback scores every variant."""
     weights = placement.weights.model_dump()
     scored = []
     for variant in placement.variants:
         components = {
             "behavioral": behavioral_score(variant, user, category_popularity),
             "contextual": contextual_score(variant.context, facts),
-            "predictive": predictive_score(variant, user.propensity_percentile),
+            "predictive": (
+                predictive_score(variant, user.propensity_percentile)
+                if predictive is None
+                else predictive.get(variant.id)
+            ),
         }
         scored.append(ScoredCandidate(variant, components, combine(components, weights)))
     return sorted(scored, key=lambda candidate: -candidate.score)

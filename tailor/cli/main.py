@@ -8,6 +8,7 @@ from tailor.cli import (  # noqa: F401
     monitor_commands,
     off_policy_commands,
     pipeline_commands,
+    response_commands,
     serving_commands,
 )
 from tailor.cli.app import app

@@ -143,6 +143,46 @@ class TrainingSettings(BaseModel):
     )
 
 
+class ResponseModelSettings(BaseModel):
+    """The response model: per candidate, the chance of a click and of a conversion,
+    learned from the decision log and its outcomes (`tailor train-response`)."""
+
+    # The demo's simulated week logs about 65 conversions with a feature vector; fewer
+    # than 50 leave the conversion model nothing to split on.
+    min_conversions: int = Field(
+        50,
+        ge=1,
+        description="Conversions the logged decisions must hold before a response model "
+        "is trained; below it the predictive signal stays the propensity model's.",
+    )
+    weight_clip: float = Field(
+        20.0,
+        ge=1,
+        description="Largest inverse-propensity weight 1/p a logged decision gets: "
+        "bounds the variance rare explorations would add.",
+    )
+    window_days: float = Field(
+        28.0, gt=0, description="Days of logged decisions, back from now, it learns from."
+    )
+    valid_fraction: float = Field(
+        0.15, gt=0, lt=0.5, description="Latest decisions before the test ones: early stopping."
+    )
+    test_fraction: float = Field(
+        0.2, gt=0, lt=0.5, description="Latest decisions: held out for AUC and percentiles."
+    )
+    learning_rate: float = Field(0.05, gt=0, le=1)
+    num_leaves: int = Field(15, ge=2)
+    min_data_in_leaf: int = Field(50, ge=1)
+    lambda_l2: float = Field(5.0, ge=0)
+    num_boost_round: int = Field(500, ge=1)
+    early_stopping_rounds: int = Field(30, ge=1)
+    seed: int = 7
+    num_threads: int = Field(1, ge=1, le=64, description="LightGBM threads while training.")
+    explain_top_features: int = Field(
+        5, ge=1, le=100, description="Contributions per candidate when a request asks for them."
+    )
+
+
 class RetrainingSettings(BaseModel):
     """When `tailor train`/`retrain` lets a challenger replace the champion."""
 
@@ -548,6 +588,7 @@ class TailorSettings(BaseSettings):
     )
     generator: GeneratorSettings = GeneratorSettings()
     training: TrainingSettings = TrainingSettings()
+    response_model: ResponseModelSettings = ResponseModelSettings()
     retraining: RetrainingSettings = RetrainingSettings()
     serving: ServingSettings = ServingSettings()
     servers: ServerSettings = ServerSettings()

@@ -11,7 +11,7 @@ from tests.support.flow import FLOW_USERS
 
 
 def test_demo_runs_every_step_and_prints_decisions(flow):
-    for step in ("1/7 generate", "2/7 transform", "3/7 apply", "4/7 materialize", "5/7 train"):
+    for step in ("1/8 generate", "2/8 transform", "3/8 apply", "4/8 materialize", "5/8 train"):
         assert step in flow.output, flow.output
     assert re.search(r"generated [\d,]+ events in [\d,]+ sessions of 2,500 users", flow.output)
     assert "Sample decisions" in flow.output
