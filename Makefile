@@ -28,6 +28,7 @@ lint: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks.serving
 	$(BIN)/python -m benchmarks.streaming
+	$(BIN)/python -m benchmarks.policy_quality
 
 clean:
 	rm -rf data models transformations/target transformations/logs

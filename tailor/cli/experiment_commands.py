@@ -4,7 +4,7 @@ decision database, and a simulated week of visits decided by the real engine."""
 from __future__ import annotations
 
 import random
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -20,9 +20,11 @@ from tailor.core.settings import TailorSettings
 if TYPE_CHECKING:
     from sqlalchemy import Engine
 
-    from pipelines.simulation import SimulationReport
+    from pipelines.simulation import SimulationReport, Visit
     from serving.decision.placements import ExperimentPlan, LoadedPlacements, Placement
+    from serving.decision.schemas import DecisionBody
     from serving.experiments.results import ExperimentResults
+    from tailor.core.outcome import Outcome
 
 experiments = typer.Typer(help="Experiments: what runs, and its results.", no_args_is_help=True)
 app.add_typer(experiments, name="experiments")
@@ -189,16 +191,19 @@ def run_simulation(
     visits_per_day: int,
     seed: int,
     trace: VisitTrace | None = None,
+    *,
+    on_decision: Callable[[Visit, DecisionBody], None] | None = None,
+    on_outcome: Callable[[Outcome], None] | None = None,
 ) -> SimulationReport:
     """The composition the API makes, in-process: the real engine (its clock set to each
     visit) decides, and the outcomes go to the same outcome log the API feeds; `trace`
-    collects each visit's arm and conversion."""
+    collects each visit's arm and conversion, `on_decision` and `on_outcome` see each
+    decision and outcome as they happen (a benchmark keeps them per visit)."""
     from pipelines.generator.response import ShownVariant
-    from pipelines.simulation import Visit, simulate
+    from pipelines.simulation import simulate
     from serving.decision.schemas import PersonalizeRequest, RequestContextBody
     from serving.wiring import build_services
     from tailor.core.clock import ManualClock
-    from tailor.core.outcome import Outcome
 
     clock = ManualClock(start)
     services = build_services(settings, clock=clock, rng=random.Random(seed), inline_shadows=True)
@@ -219,6 +224,8 @@ def run_simulation(
             context=RequestContextBody(device=visit.device, country=visit.country, page="home"),
         )
         decision = engine.decide(request, snapshot)
+        if on_decision is not None:
+            on_decision(visit, decision)
         variant = config.variant(decision.variant.id)
         if trace is not None:
             trace.arms.append(decision.experiment.arm if decision.experiment else None)
@@ -231,6 +238,8 @@ def run_simulation(
         if trace is not None and outcome.type == "conversion":
             trace.converted_ids.add(outcome.decision_id)
         services.outcome_log.record(outcome)
+        if on_outcome is not None:
+            on_outcome(outcome)
 
     try:
         with console.status("simulating") as status:
