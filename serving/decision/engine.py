@@ -60,6 +60,7 @@ from tailor.core.clock import Clock, SystemClock
 from tailor.core.decision_record import DecisionRecord
 from tailor.core.model_artifact import ModelArtifact, ModelNotFoundError
 from tailor.core.response_artifact import ResponseModel
+from tailor.core.response_features import category_mix
 
 log = logging.getLogger(__name__)
 
@@ -114,6 +115,7 @@ def signals_summary(features: dict[str, Any], user: UserSignals) -> dict[str, An
         "cart_items": features.get("cart_items"),
         "cart_value": features.get("cart_value"),
         "minutes_since_cart_abandoned": features.get("minutes_since_cart_abandoned_now"),
+        "category_events_30d": category_mix(features.get("category_events_30d")),
     }
 
 

@@ -14,8 +14,8 @@ import yaml
 from rich.table import Table
 
 from tailor.cli.app import app, console, default_actor, load_settings
+from tailor.cli.closed_loop import VisitTrace, changes_table, closed_loop
 from tailor.cli.experiment_commands import (
-    VisitTrace,
     data_end,
     experiment_database,
     experiment_report,
@@ -31,7 +31,6 @@ from tailor.cli.pipeline_commands import (
     train_step,
     transform_step,
 )
-from tailor.cli.response_commands import response_step
 from tailor.cli.serving_commands import serve_api
 from tailor.core.settings import GeneratorSettings, TailorSettings
 
@@ -117,105 +116,6 @@ def demo_shadow_report(settings: TailorSettings) -> ShadowReport:
         return shadow_report(
             database, plan, placement, "conversion", settings.experiments, decided_before=None
         )
-
-
-@dataclass(frozen=True)
-class ConversionChange:
-    """One group's conversion rate per visit in the two weeks, paired visit by visit."""
-
-    group: str
-    visits: int
-    before: float
-    after: float
-    low: float  # the change's interval (after - before)
-    high: float
-
-
-def paired_change(
-    group: str, before: list[bool], after: list[bool], alpha: float
-) -> ConversionChange:
-    """The same visits with the same luck (common random numbers) under both policies:
-    the paired t interval of the per-visit difference is far narrower than comparing
-    two independent rates."""
-    import numpy as np
-    from scipy import stats
-
-    result = stats.ttest_rel(np.asarray(after, dtype=float), np.asarray(before, dtype=float))
-    interval = result.confidence_interval(confidence_level=1 - alpha)
-    return ConversionChange(
-        group,
-        len(before),
-        float(np.mean(before)),
-        float(np.mean(after)),
-        float(interval.low),
-        float(interval.high),
-    )
-
-
-def closed_loop_settings(settings: TailorSettings) -> TailorSettings:
-    """The second week decides into a database of its own, so the first week's
-    experiment, shadow and monitoring figures stay those of the first week."""
-    path = settings.data_dir / "demo_closed_loop.db"
-    path.unlink(missing_ok=True)
-    decisions = settings.decisions.model_copy(update={"database_url": f"sqlite:///{path}"})
-    return settings.model_copy(update={"decisions": decisions})
-
-
-def closed_loop(
-    settings: TailorSettings, start: datetime, visits_per_day: int, week: VisitTrace
-) -> list[ConversionChange]:
-    """Learn the response model from the simulated week, then live the same week again
-    with it: what the loop from outcomes back to decisions is worth."""
-    if response_step(settings, end=start + timedelta(days=DEMO_DAYS)) is None:
-        return []
-    again = VisitTrace()
-    print_simulation(
-        run_simulation(
-            closed_loop_settings(settings),
-            DEMO_PLACEMENT,
-            start,
-            DEMO_DAYS,
-            visits_per_day,
-            seed=DEMO_SEED,
-            trace=again,
-        )
-    )
-    before, after = week.converted(), again.converted()
-    if len(before) != len(after):  # cannot happen with the same seed and dates
-        raise RuntimeError("the two simulated weeks visited differently")
-    alpha = settings.experiments.alpha
-    changes = [paired_change("all visits", before, after, alpha)]
-    arms = sorted({arm for arm in week.arms if arm is not None})
-    for arm in arms:
-        chosen = [i for i, a in enumerate(week.arms) if a == arm]
-        changes.append(
-            paired_change(
-                f"arm {arm}", [before[i] for i in chosen], [after[i] for i in chosen], alpha
-            )
-        )
-    return changes
-
-
-def changes_table(changes: list[ConversionChange], alpha: float) -> Table:
-    table = Table(
-        "visits",
-        "n",
-        "conversion week 1",
-        "conversion week 2",
-        "change",
-        f"{1 - alpha:.0%} interval (paired)",
-        title="Conversion before and after the response model (same visits, same luck)",
-    )
-    for change in changes:
-        table.add_row(
-            change.group,
-            f"{change.visits:,}",
-            f"{change.before:.4f}",
-            f"{change.after:.4f}",
-            f"{change.after - change.before:+.4f}",
-            f"[{change.low:+.4f}, {change.high:+.4f}]",
-        )
-    return table
 
 
 def sample_decisions(settings: TailorSettings) -> list[SampleDecision]:
@@ -330,14 +230,23 @@ def demo(
     week = VisitTrace()
     print_simulation(
         run_simulation(
-            settings, DEMO_PLACEMENT, start, DEMO_DAYS, visits_per_day, DEMO_SEED, trace=week
+            settings,
+            DEMO_PLACEMENT,
+            start,
+            DEMO_DAYS,
+            visits_per_day,
+            DEMO_SEED,
+            on_decision=week.decided,
+            on_outcome=week.recorded,
         )
     )
     print_results(experiment_report(settings, DEMO_EXPERIMENT))
     print_shadow(demo_shadow_report(settings))
     console.rule("8/8 closed loop: a response model learns from the week, which runs again")
     loop_started = time.perf_counter()
-    changes = closed_loop(settings, start, visits_per_day, week)
+    changes = closed_loop(
+        settings, DEMO_PLACEMENT, start, DEMO_DAYS, visits_per_day, DEMO_SEED, week
+    )
     if changes:
         console.print(changes_table(changes, settings.experiments.alpha))
     console.print(f"closed loop: {time.perf_counter() - loop_started:.1f} s")

@@ -6,7 +6,6 @@ from __future__ import annotations
 import random
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, Annotated
 
@@ -170,19 +169,6 @@ def report(key: Annotated[str, typer.Argument(help="The experiment's key.")]) ->
     print_results(experiment_report(load_settings(), key))
 
 
-@dataclass
-class VisitTrace:
-    """Per visit, in order: the arm that decided it and whether it converted. Two runs
-    with the same seed and dates visit alike, so their traces pair visit by visit."""
-
-    arms: list[str | None] = field(default_factory=list)
-    decision_ids: list[str] = field(default_factory=list)
-    converted_ids: set[str] = field(default_factory=set)
-
-    def converted(self) -> list[bool]:
-        return [decision_id in self.converted_ids for decision_id in self.decision_ids]
-
-
 def run_simulation(
     settings: TailorSettings,
     placement: str,
@@ -190,15 +176,14 @@ def run_simulation(
     days: int,
     visits_per_day: int,
     seed: int,
-    trace: VisitTrace | None = None,
     *,
     on_decision: Callable[[Visit, DecisionBody], None] | None = None,
     on_outcome: Callable[[Outcome], None] | None = None,
 ) -> SimulationReport:
     """The composition the API makes, in-process: the real engine (its clock set to each
-    visit) decides, and the outcomes go to the same outcome log the API feeds; `trace`
-    collects each visit's arm and conversion, `on_decision` and `on_outcome` see each
-    decision and outcome as they happen (a benchmark keeps them per visit)."""
+    visit) decides, and the outcomes go to the same outcome log the API feeds;
+    `on_decision` and `on_outcome` see each decision and outcome as they happen (the
+    demo's closed loop and the policy benchmark keep them per visit)."""
     from pipelines.generator.response import ShownVariant
     from pipelines.simulation import simulate
     from serving.decision.schemas import PersonalizeRequest, RequestContextBody
@@ -227,16 +212,11 @@ def run_simulation(
         if on_decision is not None:
             on_decision(visit, decision)
         variant = config.variant(decision.variant.id)
-        if trace is not None:
-            trace.arms.append(decision.experiment.arm if decision.experiment else None)
-            trace.decision_ids.append(decision.decision_id)
         return ShownVariant(
             decision.decision_id, variant.id, variant.category, variant.tags, variant.goal
         )
 
     def record(outcome: Outcome) -> None:
-        if trace is not None and outcome.type == "conversion":
-            trace.converted_ids.add(outcome.decision_id)
         services.outcome_log.record(outcome)
         if on_outcome is not None:
             on_outcome(outcome)

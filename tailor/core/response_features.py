@@ -5,11 +5,13 @@ for every candidate, so the two can never disagree on a column.
 A row holds the user's numeric features (the propensity model's inputs, as logged with
 each decision), the context (device, hour), the variant (goal, category and tags one-hot)
 and the interactions that carry taste: whether the variant's category is the user's
-30-day or live-session top category, and the share of views it holds there.
+30-day or live-session top category, the share of views it holds there, and its share
+of the user's whole 30-day category mix.
 """
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -44,6 +46,23 @@ class ResponseContext:
     session_top_share: float | None
     device: str | None
     hour: int
+    category_events: Mapping[str, float] | None = None  # the 30-day mix; None = no history
+
+
+def category_mix(raw: Any) -> dict[str, float] | None:
+    """The feature store's `category_events_30d` (a JSON object of event counts per
+    category) as a mapping; None when the user has none or it cannot be read, which the
+    model treats as missing rather than as a taste for nothing."""
+    if not isinstance(raw, str):
+        return None
+    try:
+        mix = json.loads(raw)
+    except ValueError:
+        return None
+    if not isinstance(mix, dict):
+        return None
+    counts = {str(k): float(v) for k, v in mix.items() if isinstance(v, int | float) and v > 0}
+    return counts or None
 
 
 def response_context(
@@ -58,6 +77,7 @@ def response_context(
         session_top_share=signals.get("session_top_share"),
         device=device,
         hour=hour,
+        category_events=signals.get("category_events_30d"),
     )
 
 
@@ -84,6 +104,7 @@ class CandidateSchema:
             "top_share_of_category",
             "is_session_top_category",
             "session_share_of_category",
+            "share_of_category_30d",
         ]
 
     def to_dict(self) -> dict[str, list[str]]:
@@ -118,6 +139,14 @@ def _taste(category: str | None, top: str | None, share: Any) -> tuple[float, fl
     return float(matches), _number(share) if matches else 0.0
 
 
+def _share_of(category: str | None, mix: Mapping[str, float] | None) -> float:
+    """The variant's category's share of the user's 30-day categorized events: the
+    taste for it, whether or not it is the top one. NaN without a mix or a category."""
+    if mix is None or category is None:
+        return math.nan
+    return mix.get(category, 0.0) / sum(mix.values())
+
+
 def candidate_rows(
     schema: CandidateSchema, context: ResponseContext, variants: Sequence[CandidateVariant]
 ) -> np.ndarray:
@@ -138,5 +167,6 @@ def candidate_rows(
             *shares,
             *_taste(variant.category, context.top_category, context.top_category_share),
             *_taste(variant.category, context.session_top_category, context.session_top_share),
+            _share_of(variant.category, context.category_events),
         ]
     return rows
