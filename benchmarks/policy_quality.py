@@ -39,8 +39,8 @@ decision database; each policy's action distribution on those logged contexts (f
 its own run over the same visits) is estimated from that log with IPS, SNIPS and DR
 (`serving.experiments.off_policy.estimate` over `serving.persistence.ope_data`), and
 each interval is checked against the policy's true value on the logged contexts.
-Between the log run and the evaluation runs, `train_response_hook` trains the
-per-variant response model from the logged week when that trainer is installed.
+Between the log run and the evaluation runs, `train_response_step` trains the
+per-variant response model from the logged visits (the closed loop of `tailor demo`).
 
     python -m benchmarks.policy_quality --seed 1 --seed 2
 
@@ -320,7 +320,7 @@ def banner_variant_ids(settings: TailorSettings) -> tuple[str, ...]:
     return tuple(v.id for v in banner(settings).variants)
 
 
-def train_response_hook(settings: TailorSettings, end: datetime) -> str:
+def train_response_step(settings: TailorSettings, end: datetime) -> str:
     """Between the log run and the evaluation runs: the per-variant response model,
     trained from the explored log (every decision before `end`, the log's end: the
     simulator posts every outcome at once) and installed beside the propensity model,
@@ -420,7 +420,7 @@ def run_seed(
     log_run = engine_run(log_settings, start, days, visits_per_day, seed)
     print(f"seed {seed}: explored log of {len(log_run.visits):,} visits, {log_run.seconds:.0f} s")
 
-    response_model = train_response_hook(settings, start + timedelta(days=days))
+    response_model = train_response_step(settings, start + timedelta(days=days))
     print(f"seed {seed}: response model: {response_model}")
 
     runs: dict[str, PolicyRun] = {}
