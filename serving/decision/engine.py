@@ -132,6 +132,7 @@ class Gathered:
     propensity: float | None = None
     percentile: float | None = None
     explanation: ModelExplanation | None = None
+    model_row: np.ndarray | None = None  # the model's inputs as scored, for the log
     response: ResponseScores | None = None  # the response model's per-candidate scores
     degraded: list[str] = field(default_factory=list)
     values: dict[str, Any] = field(default_factory=dict)  # the rules' symbols
@@ -249,7 +250,7 @@ class DecisionEngine:
         if not gathered.features:
             return
         try:
-            row = self.model_row(gathered.features, model)
+            row = gathered.model_row = self.model_row(gathered.features, model)
             gathered.propensity = float(model.predict(row)[0])
             gathered.percentile = model.percentile(gathered.propensity)
             gathered.explanation = self._explain(row, model)
@@ -257,6 +258,7 @@ class DecisionEngine:
             log.exception("model %s failed to score", model.version)
             gathered.degraded.append("model_failed")
             gathered.propensity = gathered.percentile = gathered.explanation = None
+            gathered.model_row = None
 
     def _respond(
         self, request: PersonalizeRequest, snapshot: ConfigSnapshot, gathered: Gathered
@@ -498,10 +500,11 @@ class DecisionEngine:
             return None
         if int(decision_id[:8], 16) >= self.feature_log_sample_rate * 2**32:
             return None
-        values = (_as_float(gathered.features.get(name)) for name in model.features)
+        if gathered.model_row is None:
+            return None
         return {
-            name: value if math.isfinite(value) else None
-            for name, value in zip(model.features, values, strict=True)
+            name: float(value) if math.isfinite(value) else None
+            for name, value in zip(model.features, gathered.model_row[0], strict=True)
         }
 
     def distribution(
@@ -523,7 +526,7 @@ class DecisionEngine:
         symbols that depend on it, in a copy (the served decision's stays as it was)."""
         copy = dataclasses.replace(gathered, degraded=[])
         if model is not gathered.model:
-            copy.propensity = copy.percentile = copy.explanation = None
+            copy.propensity = copy.percentile = copy.explanation = copy.model_row = None
             if gathered.personal:
                 self._score(copy, model)
             if copy.percentile is None:  # see `_respond`

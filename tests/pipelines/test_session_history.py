@@ -13,17 +13,7 @@ from feature_repo.store import open_store
 from pipelines.streaming.backfill import HISTORY_PART
 from pipelines.training.dataset import historical_features
 from pipelines.training.observations import build_observations
-from tests.support.flow import Flow
-
-SESSION_FEATURES = {
-    "session_events_30m",
-    "session_views_30m",
-    "session_top_category_views_30m",
-    "cart_items",
-    "cart_value",
-    "minutes_since_session_event_now",
-    "minutes_since_cart_abandoned_now",
-}
+from tests.support.flow import SESSION_FEATURES, Flow
 
 # Independently of the replay: each session's previous event of the same user, if any.
 PREVIOUS_EVENT_SQL = """

@@ -65,6 +65,19 @@ class Flow:
         return TailorSettings(**values | overrides)
 
 
+# The model's inputs read from the live session view and its on-demand recency.
+SESSION_FEATURES = frozenset(
+    {
+        "session_events_30m",
+        "session_views_30m",
+        "session_top_category_views_30m",
+        "cart_items",
+        "cart_value",
+        "minutes_since_session_event_now",
+        "minutes_since_cart_abandoned_now",
+    }
+)
+
 # Tests decide and post at chosen instants around the pinned clock (days before it, a
 # campaign's dates), so the bounds against the server's clock are wide for them;
 # tests/serving/api/test_hostile_input.py runs without these and checks the defaults.
