@@ -13,6 +13,15 @@ from feast.types import Float64, Int64
 from feature_repo.data_sources import request_context
 from feature_repo.feature_views import session_activity, user_behavior
 
+# The recency outputs and the view each is measured from: where serving blanks a view's
+# values (past its TTL, or a session after the decision's instant), it blanks these too,
+# as training's point-in-time join leaves them empty when the view has no row.
+DERIVED_FROM_VIEW: dict[str, str] = {
+    "hours_since_last_event_now": user_behavior.name,
+    "minutes_since_session_event_now": session_activity.name,
+    "minutes_since_cart_abandoned_now": session_activity.name,
+}
+
 
 @on_demand_feature_view(
     sources=[user_behavior, session_activity, request_context],

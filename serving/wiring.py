@@ -103,6 +103,7 @@ def _online_features(
             budget_ms=settings.serving.feature_budget_ms,
             breaker_seconds=settings.serving.feature_breaker_seconds,
             breaker_failures=settings.serving.feature_breaker_failures,
+            session_ahead_seconds=settings.serving.session_ahead_tolerance_seconds,
         )
     except Exception:
         log.exception("feature store unavailable at start-up; decisions fall back")

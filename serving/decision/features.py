@@ -12,6 +12,8 @@ from typing import Any
 
 from feast import FeatureStore
 
+from feature_repo.on_demand_views import DERIVED_FROM_VIEW
+
 POPULARITY_FEATURE = "category_stats:popularity_7d"
 TIMESTAMP_SUFFIX = "__ts"
 
@@ -37,7 +39,10 @@ class OnlineFeatures:
     their view's TTL are blanked here. A batch view that old means the pipeline stalled,
     so it is reported stale; a push-fed (session) view that old only means the user has
     not been active since, so it is blanked silently (the stream's health shows in its
-    lag and dead-letter metrics, not per user). Popularity
+    lag and dead-letter metrics, not per user). A session snapshot dated after the
+    decision's instant (beyond `session_ahead_seconds` of clock skew) is blanked too:
+    the decision replays a past moment, and that session had not happened yet. Batch
+    views are read as they are: their daily snapshots are what the store has. Popularity
     changes once a day with the marts, so it is read at most once a minute.
 
     Reads run on a small pool and are waited for at most `budget_ms`; after
@@ -54,6 +59,7 @@ class OnlineFeatures:
         breaker_seconds: float,
         breaker_failures: int,
         popularity_ttl_seconds: float = 60.0,
+        session_ahead_seconds: float = 60.0,
     ) -> None:
         self._store = store
         self._budget = budget_ms / 1000
@@ -65,20 +71,24 @@ class OnlineFeatures:
         self.service_name = service_name
         self._service = store.get_feature_service(service_name)
         on_demand = {view.name for view in store.list_on_demand_feature_views()}
-        self._view_features: dict[str, tuple[float, list[str]]] = {}
+        # view -> (TTL in seconds, its features, the on-demand outputs measured from it)
+        self._view_features: dict[str, tuple[float, list[str], list[str]]] = {}
         self._push_fed: set[str] = set()
         for projection in self._service.feature_view_projections:
             if projection.name in on_demand:
                 continue
             view = store.get_feature_view(projection.name)
             ttl = view.ttl.total_seconds() if view.ttl else float("inf")
+            derived = [name for name, source in DERIVED_FROM_VIEW.items() if source == view.name]
             self._view_features[projection.name] = (
                 ttl or float("inf"),
                 [feature.name for feature in projection.features],
+                derived,
             )
             if view.stream_source is not None:
                 self._push_fed.add(projection.name)
         self._popularity_ttl = popularity_ttl_seconds
+        self._session_ahead = session_ahead_seconds
         self._popularity: dict[str, float] = {}
         self._popularity_read_at = float("-inf")
         self._lock = threading.Lock()
@@ -129,18 +139,22 @@ class OnlineFeatures:
             name: column[0] for name, column in raw.items() if not name.endswith(TIMESTAMP_SUFFIX)
         }
         stale = []
-        for view, (ttl, names) in self._view_features.items():
+        for view, (ttl, names, derived) in self._view_features.items():
             written = max((raw.get(name + TIMESTAMP_SUFFIX, [0])[0] or 0) for name in names)
-            if written and request_ts_s - written > ttl:
-                if view not in self._push_fed:
-                    stale.append(view)
-                values.update(dict.fromkeys(names))
+            if not written:
+                continue
+            expired = request_ts_s - written > ttl
+            if expired and view not in self._push_fed:
+                stale.append(view)
+            ahead = view in self._push_fed and written - request_ts_s > self._session_ahead
+            if expired or ahead:
+                values.update(dict.fromkeys(names + derived))
         return UserFeatures(values, stale)
 
     def is_cold_start(self, features: dict[str, Any]) -> bool:
         return all(
             features.get(name) is None
-            for _, names in self._view_features.values()
+            for _, names, _ in self._view_features.values()
             for name in names
         )
 

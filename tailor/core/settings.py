@@ -247,6 +247,14 @@ class ServingSettings(BaseModel):
         ge=1024,
         description="Larger request bodies are refused with 413 before they are parsed.",
     )
+    session_ahead_tolerance_seconds: float = Field(
+        60.0,
+        ge=0,
+        description="A live session snapshot dated more than this after a decision's "
+        "instant is not read: the decision replays a past moment (a simulation, a "
+        "context.timestamp in the past) and the snapshot describes a later session. The "
+        "tolerance absorbs clock skew between the stream workers and the API.",
+    )
     context_max_ahead_seconds: int = Field(
         300,
         ge=0,
