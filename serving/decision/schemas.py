@@ -185,7 +185,8 @@ class DecisionBody(BaseModel):
     triggers: list[TriggerBody]
     cold_start: bool = Field(description="True when the store has no behavior for this user.")
     signals: dict[str, Any] = Field(
-        description="The user facts behind the behavioral score (30-day taste, live session, cart)."
+        description="The user facts behind the behavioral score and the response model (30-day "
+        "taste and category mix, live session, cart)."
     )
     model_version: str | None
     response_model_version: str | None = Field(
