@@ -43,8 +43,15 @@ def _decide_all(
 
 
 def _served(body: DecisionBody) -> dict:
-    """All a user sees or the log keeps of the decision, but its id and file version."""
-    return body.model_dump(exclude={"decision_id", "config_version"})
+    """All a user sees or the log keeps of the decision, but the ids drawn for it (its
+    own and its triggers' outbox rows) and the file version."""
+    return body.model_dump(
+        exclude={
+            "decision_id": True,
+            "config_version": True,
+            "triggers": {"__all__": {"outbox_id"}},
+        }
+    )
 
 
 def test_a_shadow_arm_never_changes_the_served_answer(flow: Flow, tmp_path):
