@@ -52,11 +52,12 @@ def in_process(
     flow: Flow, placements: Path, database: Path, *, seed: int = 0, **overrides: Any
 ) -> Iterator[Services]:
     """Shadow arms run inline, so every shadow row is there when a decision returns.
-    The store's read budget is generous: these tests compare decisions, and one that
-    fell back because a loaded machine was slow would differ for no reason of theirs."""
+    The store's and the decision database's budgets are generous: these tests compare
+    decisions, and one that fell back (or spooled a fired trigger, `deferred`) because a
+    loaded machine was slow would differ for no reason of theirs."""
     settings = flow.settings(
         serving={"placements_file": placements, "feature_budget_ms": READ_BUDGET_MS},
-        decisions={"database_url": f"sqlite:///{database}"},
+        decisions={"database_url": f"sqlite:///{database}", "lookup_budget_ms": READ_BUDGET_MS},
         **overrides,
     )
     services = build_services(settings, rng=random.Random(seed), inline_shadows=True)
