@@ -34,7 +34,6 @@ from serving.decision.rules.symbols import DecisionFacts, SymbolTable
 from serving.decision.schemas import (
     CandidateBody,
     Components,
-    ContributionBody,
     DecisionBody,
     ExperimentBody,
     FiredRuleBody,
@@ -291,19 +290,8 @@ class DecisionEngine:
             gathered.degraded.append("response_model_failed")
 
     def _explain(self, row: np.ndarray, model: ModelArtifact) -> ModelExplanation:
-        contributions = model.contributions(row)[0]
-        names = model.features
-        top = sorted(range(len(names)), key=lambda i: -abs(contributions[i]))
-        return ModelExplanation(
-            bias=float(contributions[-1]),
-            top_contributions=[
-                ContributionBody(
-                    feature=names[i],
-                    value=None if math.isnan(row[0, i]) else float(row[0, i]),
-                    contribution=float(contributions[i]),
-                )
-                for i in top[: self.explain_top_features]
-            ],
+        return ModelExplanation.top_of(
+            model.contributions(row)[0], row[0], model.features, self.explain_top_features
         )
 
     def _moment(self, request: PersonalizeRequest) -> datetime:

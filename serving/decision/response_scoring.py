@@ -4,15 +4,12 @@ predict call per target, from the same columns training read from the log
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
-
 from serving.decision.placements import Variant
-from serving.decision.schemas import CandidateResponseBody, ContributionBody, ModelExplanation
+from serving.decision.schemas import CandidateResponseBody, ModelExplanation
 from tailor.core.response_artifact import TARGETS, ResponseModel, target_for_goal
 from tailor.core.response_features import CandidateVariant, candidate_rows, response_context
 
@@ -26,23 +23,6 @@ class ResponseScores:
     @property
     def source(self) -> str:
         return f"response:{self.version}"
-
-
-def _explanation(
-    contributions: np.ndarray, row: np.ndarray, columns: list[str], top: int
-) -> ModelExplanation:
-    order = sorted(range(len(columns)), key=lambda i: -abs(contributions[i]))
-    return ModelExplanation(
-        bias=float(contributions[-1]),
-        top_contributions=[
-            ContributionBody(
-                feature=columns[i],
-                value=None if math.isnan(row[i]) else float(row[i]),
-                contribution=float(contributions[i]),
-            )
-            for i in order[:top]
-        ],
-    )
 
 
 def score_candidates(
@@ -78,7 +58,9 @@ def score_candidates(
             explanation=(
                 None
                 if contributions is None or explain_top is None
-                else _explanation(contributions[target][index], rows[index], columns, explain_top)
+                else ModelExplanation.top_of(
+                    contributions[target][index], rows[index], columns, explain_top
+                )
             ),
         )
     return ResponseScores(model.version, predictive, bodies)

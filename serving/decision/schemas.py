@@ -6,6 +6,8 @@ engine builds them directly: the decision is its own explanation, logged as retu
 
 from __future__ import annotations
 
+import math
+from collections.abc import Sequence
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -93,6 +95,24 @@ class ModelExplanation(BaseModel):
         "calibration, in log-odds (the propensity is that score calibrated)."
     )
     top_contributions: list[ContributionBody]
+
+    @classmethod
+    def top_of(
+        cls, contributions: Sequence[float], row: Sequence[float], names: Sequence[str], top: int
+    ) -> ModelExplanation:
+        """From one row's `pred_contrib` (bias last): the `top` largest by magnitude."""
+        order = sorted(range(len(names)), key=lambda i: -abs(contributions[i]))
+        return cls(
+            bias=float(contributions[-1]),
+            top_contributions=[
+                ContributionBody(
+                    feature=names[i],
+                    value=None if math.isnan(row[i]) else float(row[i]),
+                    contribution=float(contributions[i]),
+                )
+                for i in order[:top]
+            ],
+        )
 
 
 class CandidateResponseBody(BaseModel):
